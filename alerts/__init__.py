@@ -1,0 +1,1 @@
+"""Alerts: routing rules, delivery channels (Slack first), the reply queue and the digest."""

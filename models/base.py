@@ -1,0 +1,65 @@
+"""The `Classifier` interface every model in brandmon stands behind."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Sentiment = Literal["negative", "neutral", "positive"]
+SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+
+#: Urgency categories the router and SLA understand; "none" means nothing urgent was found.
+URGENCY_CATEGORIES: tuple[str, ...] = (
+    "safety",
+    "legal",
+    "outage",
+    "churn_risk",
+    "billing",
+    "delivery",
+    "other",
+    "none",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post to score: its text, the language the network reported, and the brand it is about."""
+
+    text: str
+    language: str | None = None
+    brand: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """What one model pass says about one post."""
+
+    sentiment: Sentiment
+    sentiment_probs: Mapping[str, float]
+    complaint: bool
+    complaint_prob: float
+    severity: int
+    urgency_score: float
+    urgency_category: str
+    language: str | None = None
+    needs_human: bool = False
+    needs_human_reason: str | None = None
+    #: For each score name ("sentiment", "complaint", "urgency"), the words that drove it.
+    explanation: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+class Classifier(ABC):
+    """Score posts for sentiment, complaint, severity and urgency in one pass per post."""
+
+    #: Human-readable model name, shown in the demo and stored with every classification.
+    name: str = "unnamed"
+
+    @abstractmethod
+    def classify(self, posts: Sequence[Post]) -> list[Scores]:
+        """Score a batch of posts; the result has one `Scores` per post, in order."""
+
+    def describe(self) -> str:
+        """Return a one-line description of the model for logs and the demo banner."""
+        return self.name

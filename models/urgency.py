@@ -1,0 +1,113 @@
+"""Keyword and phrase rules that put a category and a score on a post's urgency."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+#: Built-in phrases per urgency category; brands add their own on top in the config.
+DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
+    "safety": (
+        "fire", "smoke", "burn", "burned", "explode", "exploded", "injury", "injured", "hospital",
+        "choking", "allergic", "poison", "unsafe", "dangerous", "overheating", "sparks",
+    ),
+    "legal": (
+        "lawyer", "lawsuit", "sue", "suing", "legal action", "attorney", "gdpr", "data breach",
+        "small claims", "ombudsman", "trading standards", "regulator",
+    ),
+    "outage": (
+        "down", "outage", "not working", "no signal", "no service", "can't log in", "cannot log in",
+        "app crashes", "app keeps crashing", "site is down", "offline", "502", "503", "error 500",
+    ),
+    "churn_risk": (
+        "cancel", "cancelling", "canceling", "switching to", "leaving", "done with", "never again",
+        "close my account", "unsubscribe", "last time", "moving to",
+    ),
+    "billing": (
+        "charged twice", "double charged", "overcharged", "refund", "invoice", "bill", "billing",
+        "charge", "charged", "payment", "money back",
+    ),
+    "delivery": (
+        "delivery", "delivered", "parcel", "package", "courier", "shipping", "never arrived",
+        "tracking", "late order", "order hasn't arrived",
+    ),
+}
+
+#: How urgent each category is on its own, before sentiment and severity add to it.
+CATEGORY_WEIGHT: Mapping[str, float] = {
+    "safety": 1.0,
+    "legal": 0.9,
+    "outage": 0.8,
+    "churn_risk": 0.7,
+    "billing": 0.6,
+    "delivery": 0.5,
+    "other": 0.3,
+    "none": 0.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UrgencyMatch:
+    """The category found in a post and the phrases that put it there."""
+
+    category: str
+    phrases: tuple[str, ...]
+
+
+class UrgencyRules:
+    """Match a post against built-in and brand-specific phrases, one compiled regex per category."""
+
+    def __init__(
+        self,
+        extra: Mapping[str, Sequence[str]] | None = None,
+        *,
+        per_brand: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    ) -> None:
+        self._global = self._compile(_merge(DEFAULT_KEYWORDS, extra or {}))
+        self._per_brand = {
+            brand.casefold(): self._compile(keywords) for brand, keywords in (per_brand or {}).items()
+        }
+
+    @staticmethod
+    def _compile(keywords: Mapping[str, Sequence[str]]) -> dict[str, re.Pattern[str]]:
+        compiled = {}
+        for category, phrases in keywords.items():
+            if category not in CATEGORY_WEIGHT:
+                raise ValueError(f"unknown urgency category {category!r}")
+            cleaned = sorted({p.strip().casefold() for p in phrases if p.strip()}, key=len, reverse=True)
+            if cleaned:
+                alternatives = "|".join(re.escape(p) for p in cleaned)
+                compiled[category] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        return compiled
+
+    def match(self, text: str, brand: str | None = None) -> UrgencyMatch:
+        """Return the most urgent category whose phrases appear in `text`, or "none"."""
+        tables = [self._global]
+        if brand and brand.casefold() in self._per_brand:
+            tables.insert(0, self._per_brand[brand.casefold()])
+        best: UrgencyMatch | None = None
+        for table in tables:
+            for category, pattern in table.items():
+                found = tuple(dict.fromkeys(m.group(0).casefold() for m in pattern.finditer(text)))
+                if not found:
+                    continue
+                if best is None or CATEGORY_WEIGHT[category] > CATEGORY_WEIGHT[best.category]:
+                    best = UrgencyMatch(category, found)
+        return best or UrgencyMatch("none", ())
+
+
+def urgency_score(*, category: str, negative_prob: float, complaint_prob: float, severity: int) -> float:
+    """Combine category weight, negativity, complaint probability and severity into a 0..1 score."""
+    weight = CATEGORY_WEIGHT.get(category, 0.0)
+    base = 0.45 * weight + 0.25 * negative_prob + 0.15 * complaint_prob + 0.15 * (severity / 4)
+    return round(min(1.0, max(0.0, base)), 4)
+
+
+def _merge(
+    left: Mapping[str, Sequence[str]], right: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    merged = {category: list(phrases) for category, phrases in left.items()}
+    for category, phrases in right.items():
+        merged.setdefault(category, []).extend(phrases)
+    return merged

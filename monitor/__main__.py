@@ -1,0 +1,7 @@
+"""Run the CLI with `python -m monitor`."""
+
+from __future__ import annotations
+
+from monitor.cli import main
+
+main()

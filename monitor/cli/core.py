@@ -1,0 +1,63 @@
+"""Core commands: init, run, demo, status."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+
+from config import EXAMPLE_CONFIG
+from monitor.cli.common import config_options, fail, load
+
+
+@click.command()
+@click.option("--path", "target", default="brandmon.yaml", show_default=True, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(target: Path, force: bool) -> None:
+    """Write a starter config file to edit."""
+    if target.exists() and not force:
+        fail(f"{target} already exists; pass --force to overwrite it")
+    shutil.copyfile(EXAMPLE_CONFIG, target)
+    click.echo(f"wrote {target}; edit the brands and sources, then run `brandmon run -c {target}`")
+
+
+@click.command()
+@config_options
+def run(config_path: Path, database_url: str | None) -> None:
+    """Run the scheduler in the foreground until Ctrl-C."""
+    from monitor.pipeline import Pipeline
+    from monitor.scheduler import run_forever
+
+    settings, db = load(config_path, database_url)
+    pipeline = Pipeline.from_settings(settings, db)
+    click.echo(f"brandmon: {len(pipeline.sources)} sources, classifier {pipeline.classifier.describe()}, "
+               f"database {db.redacted_url()}; Ctrl-C stops")
+    run_forever(pipeline)
+
+
+@click.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the demo database here instead of a temporary folder.")
+@click.option("--classifier", default=None, help="Classifier to use instead of the demo's default.")
+@click.option("--quiet-alerts", is_flag=True, help="Do not print each Slack message.")
+def demo(workdir: Path | None, classifier: str | None, quiet_alerts: bool) -> None:
+    """Run the whole loop offline over a bundled sample stream, with a loopback Slack."""
+    from monitor.demo.runner import run_demo
+
+    run_demo(workdir=workdir, classifier=classifier, show_alerts=not quiet_alerts)
+
+
+@click.command()
+@config_options
+def check(config_path: Path, database_url: str | None) -> None:
+    """Validate the config file and the database, and say what would run."""
+    settings, db = load(config_path, database_url)
+    click.echo(f"{config_path}: ok — {len(settings.brands)} brands, {len(settings.sources)} sources, "
+               f"{len(settings.slack.routes)} Slack routes; database {db.redacted_url()} is current")
+
+
+def register(main: click.Group) -> None:
+    """Add the core commands to `main`."""
+    for command in (init, run, demo, check):
+        main.add_command(command)

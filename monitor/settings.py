@@ -1,0 +1,256 @@
+"""Typed settings read from one YAML file; secrets come from the environment only."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+DEFAULT_DATABASE_URL = "sqlite:///brandmon.db"
+DATABASE_URL_ENV = "BRANDMON_DATABASE_URL"
+#: Keys that hold secrets; they are refused in config files so no token ever lands in one.
+_SECRET_KEY = re.compile(r"(token|secret|password|api_key|apikey|client_secret|bearer)$", re.IGNORECASE)
+UrgencyLevel = Literal["critical", "high", "normal", "low"]
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file, the key path and the reason."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrandSettings(_Model):
+    """A brand to watch: its boolean query, its own accounts, its competitors, its urgent phrases."""
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=512)
+    #: The brand's own account per network, e.g. {x: KestrelMobile}; posts that summon it can be answered.
+    handles: dict[str, str] = Field(default_factory=dict)
+    #: Names of other configured brands this one is compared with in the digest.
+    competitors: list[str] = Field(default_factory=list)
+    #: A competitor is tracked for share of voice only: no alerts, no queue.
+    own: bool = True
+    urgency_keywords: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class SourceSettings(_Model):
+    """One poller: which network, for which brand, how often."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    brand: str
+    enabled: bool = True
+    poll_interval_s: float = Field(default=60.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SlaTarget(_Model):
+    """Minutes to the first public answer and to resolution."""
+
+    first_response_min: int = Field(gt=0)
+    resolution_min: int = Field(gt=0)
+
+
+class SlaSettings(_Model):
+    """SLA targets per urgency level, counted in business hours of one time zone."""
+
+    timezone: str = "UTC"
+    business_hours: tuple[str, str] | None = None
+    business_days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    critical: SlaTarget = SlaTarget(first_response_min=15, resolution_min=240)
+    high: SlaTarget = SlaTarget(first_response_min=60, resolution_min=480)
+    normal: SlaTarget = SlaTarget(first_response_min=240, resolution_min=1440)
+    low: SlaTarget = SlaTarget(first_response_min=1440, resolution_min=4320)
+    #: Urgency score from which a post counts as each level.
+    level_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 0.75, "high": 0.5, "normal": 0.25}
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    def target(self, level: str) -> SlaTarget:
+        """Return the SLA target for an urgency level."""
+        return getattr(self, level)  # type: ignore[no-any-return]
+
+    def level_for(self, urgency_score: float) -> UrgencyLevel:
+        """Map an urgency score to its level."""
+        for level in ("critical", "high", "normal"):
+            if urgency_score >= self.level_thresholds.get(level, 1.1):
+                return level  # type: ignore[return-value]
+        return "low"
+
+
+class ClassifierSettings(_Model):
+    """Which classifier scores posts, and its options."""
+
+    kind: str = "lexicon"
+    options: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(default=64, gt=0)
+
+
+class RouteRule(_Model):
+    """Send matching posts to a Slack channel; every condition left out matches anything."""
+
+    name: str
+    channel: str
+    brands: list[str] | None = None
+    networks: list[str] | None = None
+    sentiments: list[Literal["negative", "neutral", "positive"]] | None = None
+    complaint: bool | None = None
+    urgency_categories: list[str] | None = None
+    min_urgency: float = Field(default=0.0, ge=0, le=1)
+    min_followers: int | None = None
+    verified_only: bool = False
+    languages: list[str] | None = None
+    cooldown_s: float = Field(default=0.0, ge=0)
+
+
+class SlackSettings(_Model):
+    """Slack delivery: where the Web API is, the routing rules, the per-channel rate."""
+
+    enabled: bool = True
+    #: Web API base URL; point it at a loopback server in tests and the demo.
+    base_url: str = "https://slack.com/api/"
+    routes: list[RouteRule] = Field(default_factory=list)
+    messages_per_second: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=50, gt=0)
+
+
+class SchedulerSettings(_Model):
+    """How often each downstream step runs."""
+
+    classify_interval_s: float = Field(default=5.0, gt=0)
+    route_interval_s: float = Field(default=5.0, gt=0)
+    deliver_interval_s: float = Field(default=2.0, gt=0)
+
+
+class Settings(_Model):
+    """Everything brandmon reads from its config file."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    brands: list[BrandSettings] = Field(min_length=1)
+    sources: list[SourceSettings] = Field(default_factory=list)
+    classifier: ClassifierSettings = ClassifierSettings()
+    slack: SlackSettings = SlackSettings()
+    sla: SlaSettings = SlaSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        names = [b.name for b in self.brands]
+        for i, brand in enumerate(self.brands):
+            if names.count(brand.name) > 1:
+                raise ValueError(f"brands[{i}].name: duplicate brand {brand.name!r}")
+            for competitor in brand.competitors:
+                if competitor not in names:
+                    raise ValueError(f"brands[{i}].competitors: {competitor!r} is not a configured brand")
+        seen: set[str] = set()
+        for i, source in enumerate(self.sources):
+            if source.brand not in names:
+                raise ValueError(f"sources[{i}].brand: {source.brand!r} is not a configured brand")
+            if source.name in seen:
+                raise ValueError(f"sources[{i}].name: duplicate source {source.name!r}")
+            seen.add(source.name)
+        return self
+
+    def brand(self, name: str) -> BrandSettings:
+        """Return the brand called `name`."""
+        for brand in self.brands:
+            if brand.name == name:
+                return brand
+        raise KeyError(name)
+
+
+class Secrets(BaseModel):
+    """Credentials, read from the environment only and never logged."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Secrets:
+        """Read every secret from `BRANDMON_*` environment variables."""
+        env = os.environ if environ is None else environ
+        values = {
+            field: SecretStr(env[f"BRANDMON_{field.upper()}"])
+            for field in cls.model_fields
+            if env.get(f"BRANDMON_{field.upper()}")
+        }
+        return cls(**values)
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _refuse_secrets(data: Any, path: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SECRET_KEY.search(str(key)) and value not in (None, ""):
+                raise ConfigError(
+                    f"{where}: secrets are never stored in config files; set it in the environment "
+                    "instead (README, 'Secrets')"
+                )
+            _refuse_secrets(value, where)
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            _refuse_secrets(item, f"{path}[{i}]")
+
+
+def parse_settings(data: Any, *, origin: str = "<config>", database_url: str | None = None) -> Settings:
+    """Validate already-parsed config data; errors name `origin`, the key path and the reason."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of settings")
+    try:
+        _refuse_secrets(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    data = dict(data)
+    url = database_url or os.environ.get(DATABASE_URL_ENV)
+    if url:
+        data["database_url"] = url
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = _format_loc(tuple(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        where = f"{origin}: {loc}: " if loc else f"{origin}: "
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}{message}{more}") from None
+
+
+def load_settings(path: str | Path, *, database_url: str | None = None) -> Settings:
+    """Read and validate a YAML config file; precedence is flag > environment > file > default."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    return parse_settings(data, origin=str(path), database_url=database_url)

@@ -1,0 +1,116 @@
+"""Shared fixtures: real databases (SQLite file and PostgreSQL schema), settings, paths to shared data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from monitor.settings import Settings, parse_settings
+from monitor.storage import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DATA_DIR = SHARED / "data"
+FIXTURES_DIR = SHARED / "fixtures"
+PG_ADMIN_URL = os.environ.get("BRANDMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """Return the PostgreSQL URL, skipping (or failing in CI) when the server is not up."""
+    problem = _postgres_reachable()
+    if problem:
+        if os.environ.get("BRANDMON_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required here but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL at {PG_ADMIN_URL} is unreachable: {problem}")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """Return a URL whose search_path is a fresh schema, dropped after the test."""
+    schema = f"bm_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_admin_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in postgres_admin_url else "?"
+    yield f"{postgres_admin_url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """Return the URL of a fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'brandmon.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Return a fresh database URL, once for SQLite and once for PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """Return a migrated database on each backend."""
+    database = Database(database_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_url: str) -> Iterator[Database]:
+    """Return a migrated SQLite database only."""
+    database = Database(sqlite_url)
+    database.migrate()
+    yield database
+    database.dispose()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Return valid settings for one own brand and one competitor, with overrides applied."""
+    data: dict[str, Any] = {
+        "brands": [
+            {"name": "Kestrel Mobile", "query": "kestrel", "competitors": ["Orbital Telecom"]},
+            {"name": "Orbital Telecom", "query": "orbital", "own": False},
+        ],
+        "slack": {
+            "messages_per_second": 1000,
+            "routes": [
+                {"name": "urgent", "channel": "#care-urgent", "brands": ["Kestrel Mobile"], "min_urgency": 0.5},
+                {"name": "complaints", "channel": "#care-complaints", "complaint": True},
+            ],
+        },
+    }
+    data.update(overrides)
+    return parse_settings(data, origin="test.yaml")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Return ../shared/data, skipping when it is absent."""
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"labelled data not found at {DATA_DIR}")
+    return DATA_DIR
