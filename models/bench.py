@@ -54,7 +54,8 @@ class BenchResult:
             [
                 f"model                 {self.model}",
                 f"load                  {self.load_s:.2f} s",
-                f"batched ({self.batch_size}/batch)     {self.batched_posts_per_s:.0f} posts/s over {self.batched_posts} posts",
+                f"batched ({self.batch_size}/batch)     {self.batched_posts_per_s:.0f} posts/s"
+                f" over {self.batched_posts} posts",
                 (
                     f"single-post latency   p50 {self.single_p50_ms:.1f} ms, p99 {self.single_p99_ms:.1f} ms"
                     f" over {self.single_posts} posts"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,22 +53,14 @@ def load_encoder(model: str) -> tuple[Any, nn.Module]:
     from transformers import AutoModel, AutoTokenizer
 
     name, local = resolve_model(model)
-    # A local folder never needs the hub; saying so stops transformers from asking it for updates.
+    # A folder on disk (the built-in one included) never needs the hub: as HF_HUB_OFFLINE=1 would,
+    # local_files_only stops transformers from asking it for newer files.
     kwargs: dict[str, Any] = {"local_files_only": True} if local else {}
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    if local:
-        os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
         encoder = AutoModel.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as exc:
         raise EncoderUnavailable(f"cannot load encoder {model!r}: {exc}") from exc
-    finally:
-        if local:
-            if previous is None:
-                os.environ.pop("HF_HUB_OFFLINE", None)
-            else:
-                os.environ["HF_HUB_OFFLINE"] = previous
     if not getattr(tokenizer, "is_fast", False):
         raise EncoderUnavailable(f"encoder {model!r} has no fast tokenizer; explanations need word offsets")
     return tokenizer, encoder
@@ -192,7 +183,9 @@ def load_lora(encoder: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
             raise EncoderUnavailable(f"adapter tensor {key!r} does not fit this encoder")
         target = getattr(module, part)
         if target.shape != tensor.shape:
-            raise EncoderUnavailable(f"adapter tensor {key!r} has shape {tuple(tensor.shape)}, want {tuple(target.shape)}")
+            raise EncoderUnavailable(
+                f"adapter tensor {key!r} has shape {tuple(tensor.shape)}, want {tuple(target.shape)}"
+            )
         with torch.no_grad():
             target.copy_(tensor.float())
         seen.add(module_name)
@@ -203,7 +196,7 @@ def load_lora(encoder: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
 
 def merge_lora(encoder: nn.Module) -> None:
     """Replace every adapter-wrapped layer with a plain one that has the update folded in."""
-    for name, module in list(encoder.named_modules()):
+    for module in list(encoder.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, LoRALinear):
                 setattr(module, child_name, child.merged())

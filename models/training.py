@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
+from torch.nn import functional
 from tqdm import tqdm
 
 from models.base import SENTIMENTS
@@ -155,7 +155,7 @@ def _stack(parts: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[str, t
             t = p[key]
             if t.dim() == 2 and t.shape[1] < width:
                 fill = pad_id if key == "input_ids" else 0
-                t = F.pad(t, (0, width - t.shape[1]), value=fill)
+                t = functional.pad(t, (0, width - t.shape[1]), value=fill)
             tensors.append(t)
         out[key] = torch.cat(tensors)
     return out
@@ -195,10 +195,11 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, binary: bool = Fa
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
         scaled = z / log_t.exp()
-        if binary:
-            loss = F.binary_cross_entropy_with_logits(scaled, y.double())
-        else:
-            loss = F.cross_entropy(scaled, y)
+        loss = (
+            functional.binary_cross_entropy_with_logits(scaled, y.double())
+            if binary
+            else functional.cross_entropy(scaled, y)
+        )
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
@@ -303,7 +304,8 @@ def train(config: TrainConfig) -> TrainResult:
             log.info("step %d: %s", step + 1, scores)
             bar.write(f"step {step + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
             if best is None or score > best[0]:
-                best = (score, step + 1, lora_state(encoder), {k: v.clone() for k, v in heads.state_dict().items()}, scores)
+                head_state = {k: v.clone() for k, v in heads.state_dict().items()}
+                best = (score, step + 1, lora_state(encoder), head_state, scores)
     bar.close()
     assert best is not None
     _, best_step, best_lora, best_heads, best_scores = best
@@ -341,17 +343,17 @@ def _loss(
     total = logits["sentiment"].new_zeros(())
     has_sent = batch["sentiment"] >= 0
     if has_sent.any():
-        total = total + F.cross_entropy(
+        total = total + functional.cross_entropy(
             logits["sentiment"][has_sent].float(), batch["sentiment"][has_sent], weight=class_weight
         )
     has_comp = batch["complaint"] >= 0
     if has_comp.any():
-        total = total + config.complaint_loss_weight * F.binary_cross_entropy_with_logits(
+        total = total + config.complaint_loss_weight * functional.binary_cross_entropy_with_logits(
             logits["complaint"][has_comp].float(), batch["complaint"][has_comp].float()
         )
     has_sev = batch["severity"] >= 0
     if has_sev.any():
-        total = total + config.severity_loss_weight * F.cross_entropy(
+        total = total + config.severity_loss_weight * functional.cross_entropy(
             logits["severity"][has_sev].float(), batch["severity"][has_sev]
         )
     return total

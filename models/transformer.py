@@ -113,14 +113,16 @@ class TransformerClassifier(Classifier):
             if not post.text.strip():
                 results[index] = self._unscored(post, language, "empty post")
             elif language is not None and language not in self._languages:
-                reason = f"language {language} is not covered by {self.name} (covers {', '.join(sorted(self._languages))})"
+                covered = ", ".join(sorted(self._languages))
+                reason = f"language {language} is not covered by {self.name} (covers {covered})"
                 results[index] = self._unscored(post, language, reason)
             else:
                 scorable.append(index)
         scorable.sort(key=lambda i: len(posts[i].text))
         for start in range(0, len(scorable), self._batch_size):
             chunk = scorable[start : start + self._batch_size]
-            for index, scores in zip(chunk, self._score_batch([posts[i] for i in chunk], [languages[i] for i in chunk]), strict=True):
+            batch = self._score_batch([posts[i] for i in chunk], [languages[i] for i in chunk])
+            for index, scores in zip(chunk, batch, strict=True):
                 results[index] = scores
         return [r for r in results if r is not None]
 

@@ -11,18 +11,22 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
     "safety": (
         "fire", "smoke", "burn", "burned", "explode", "exploded", "injury", "injured", "hospital",
         "choking", "allergic", "poison", "unsafe", "dangerous", "overheating", "sparks",
+        "caught fire", "electric shock", "food poisoning", "allergic reaction", "fire hazard",
     ),
     "legal": (
         "lawyer", "lawsuit", "sue", "suing", "legal action", "attorney", "gdpr", "data breach",
         "small claims", "ombudsman", "trading standards", "regulator",
+        "class action", "fraud", "discrimination", "report you to",
     ),
     "outage": (
         "down", "outage", "not working", "no signal", "no service", "can't log in", "cannot log in",
         "app crashes", "app keeps crashing", "site is down", "offline", "502", "503", "error 500",
+        "won't load", "not loading", "no internet", "service down",
     ),
     "churn_risk": (
         "cancel", "cancelling", "canceling", "switching to", "leaving", "done with", "never again",
         "close my account", "unsubscribe", "last time", "moving to",
+        "taking my business elsewhere", "switching provider",
     ),
     "billing": (
         "charged twice", "double charged", "overcharged", "refund", "invoice", "bill", "billing",
@@ -31,6 +35,7 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
     "delivery": (
         "delivery", "delivered", "parcel", "package", "courier", "shipping", "never arrived",
         "tracking", "late order", "order hasn't arrived",
+        "not delivered", "still waiting for my order", "lost package", "missing item",
     ),
 }
 
@@ -83,6 +88,8 @@ class UrgencyRules:
 
     def match(self, text: str, brand: str | None = None) -> UrgencyMatch:
         """Return the most urgent category whose phrases appear in `text`, or "none"."""
+        # Phones type curly apostrophes; the phrase lists use straight ones.
+        text = text.replace("\u2019", "'").replace("\u2018", "'")
         tables = [self._global]
         if brand and brand.casefold() in self._per_brand:
             tables.insert(0, self._per_brand[brand.casefold()])

@@ -129,6 +129,8 @@ class SlackSettings(_Model):
     routes: list[RouteRule] = Field(default_factory=list)
     messages_per_second: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=50, gt=0)
+    #: A message left "sending" this long belongs to a process that died mid-send and is checked in Slack.
+    in_doubt_after_s: float = Field(default=30.0, gt=0)
 
 
 class SchedulerSettings(_Model):

@@ -73,7 +73,7 @@ class ReplaySource(Source):
         if self.rebase not in (None, "now", "week"):
             raise FatalSourceError(f"source {name!r}: options.rebase must be 'now' or 'week', not {self.rebase!r}")
         self._shift: timedelta | None = None
-        self._reader: Iterator[tuple[int, dict[str, Any]]] | None = None
+        self._reader: Iterator[tuple[int, dict[str, Any] | MalformedResponse]] | None = None
         self._handle: IO[str] | None = None
         self._position = 0
         self._roots: dict[str, str] = {}
@@ -85,8 +85,8 @@ class ReplaySource(Source):
             return str(declared)
         return "csv" if self.path.suffix.lower() == ".csv" else "jsonl"
 
-    def _records(self, handle: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Yield (line number, record) pairs; a record that is not an object raises with its line."""
+    def _records(self, handle: IO[str]) -> Iterator[tuple[int, dict[str, Any] | MalformedResponse]]:
+        """Yield (line number, record) pairs; a line that is no JSON object yields the error in its place."""
         if self._format() == "csv":
             reader = csv.DictReader(handle)
             for record in reader:
@@ -98,9 +98,11 @@ class ReplaySource(Source):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise MalformedResponse(f"{self.path}:{number}: not valid JSON: {exc.msg}") from None
+                yield number, MalformedResponse(f"{self.path}:{number}: not valid JSON: {exc.msg}")
+                continue
             if not isinstance(record, dict):
-                raise MalformedResponse(f"{self.path}:{number}: each line must be a JSON object")
+                yield number, MalformedResponse(f"{self.path}:{number}: each line must be a JSON object")
+                continue
             yield number, record
 
     def _open(self, skip: int) -> None:
@@ -129,6 +131,8 @@ class ReplaySource(Source):
                 newest = None
                 with self.path.open(encoding="utf-8", newline="") as handle:
                     for _, record in self._records(handle):
+                        if isinstance(record, MalformedResponse):
+                            continue
                         try:
                             stamp = parse_time(record.get("created_at"))
                         except ValueError:
@@ -155,21 +159,18 @@ class ReplaySource(Source):
         read = 0
         exhausted = False
         while read < self.batch_size:
-            try:
-                item = next(self._reader, None)
-            except MalformedResponse:
-                self.close()
-                if not self.skip_malformed:
-                    raise
-                log.warning("source %s: skipping a malformed record after record %d", self.name, start + read)
-                self._open(start + read + 1)
-                read += 1
-                continue
+            item = next(self._reader, None)
             if item is None:
                 exhausted = True
                 break
             line, record = item
             read += 1
+            if isinstance(record, MalformedResponse):
+                if not self.skip_malformed:
+                    self.close()
+                    raise record
+                log.warning("source %s: %s", self.name, record)
+                continue
             try:
                 mention = self._normalise(record)
             except (KeyError, ValueError, TypeError) as exc:

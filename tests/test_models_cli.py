@@ -82,7 +82,10 @@ def test_train_without_data_says_where_it_looked(cli: click.Group, tmp_path: Pat
 def test_evaluate_a_team_file_prints_a_table(cli: click.Group, tmp_path: Path) -> None:
     team = tmp_path / "ours.jsonl"
     rows = [{"text": r["text"], "sentiment": r["sentiment"]} for r in labelled_rows(6)]
-    rows += [{"text": "the charger caught fire", "complaint": True}, {"text": "what time do you open", "complaint": False}]
+    rows += [
+        {"text": "the charger caught fire", "complaint": True},
+        {"text": "what time do you open", "complaint": False},
+    ]
     team.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = CliRunner().invoke(cli, ["evaluate", str(team), "--data-dir", str(tmp_path / "absent")])
     assert result.exit_code == 0, result.output

@@ -85,6 +85,7 @@ class Pipeline:
             notifiers,
             messages_per_second=settings.slack.messages_per_second,
             max_attempts=settings.slack.max_attempts,
+            in_doubt_after_s=settings.slack.in_doubt_after_s,
             clock=clock,
         )
 

@@ -48,6 +48,7 @@ class Deliverer:
         *,
         messages_per_second: float = 1.0,
         max_attempts: int = 50,
+        in_doubt_after_s: float = IN_DOUBT_AFTER_S,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -55,13 +56,15 @@ class Deliverer:
         self.notifiers = dict(notifiers)
         self.min_gap_s = 1.0 / messages_per_second
         self.max_attempts = max_attempts
+        self.in_doubt_after_s = in_doubt_after_s
         self.clock = clock
         self.sleep = sleep
         self._last_sent: dict[str, float] = {}
 
-    def recover_in_doubt(self, *, older_than_s: float = IN_DOUBT_AFTER_S) -> int:
+    def recover_in_doubt(self, *, older_than_s: float | None = None) -> int:
         """Settle rows a dead process left "sending": sent if the far side has them, else pending again."""
-        cutoff = self.clock() - timedelta(seconds=older_than_s)
+        wait_s = self.in_doubt_after_s if older_than_s is None else older_than_s
+        cutoff = self.clock() - timedelta(seconds=wait_s)
         settled = 0
         with self.db.session() as session:
             rows = session.execute(

@@ -1,0 +1,39 @@
+"""Urgency keyword rules and score."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.urgency import UrgencyRules, urgency_score
+
+
+def test_most_urgent_category_wins_and_phrases_are_reported() -> None:
+    found = UrgencyRules().match("Charged twice AND the charger caught fire")
+    assert found.category == "safety" and found.phrases == ("caught fire",)
+
+
+def test_curly_apostrophes_match_straight_phrases() -> None:
+    assert UrgencyRules().match("the site won\u2019t load since noon").category == "outage"
+
+
+def test_phrases_match_whole_words_only() -> None:
+    assert UrgencyRules().match("what a billboard").category == "none"
+
+
+def test_brand_keywords_apply_to_their_brand_only() -> None:
+    rules = UrgencyRules({"delivery": ["click and collect"]}, per_brand={"Acme": {"legal": ["recall notice"]}})
+    assert rules.match("got a recall notice today", "acme").category == "legal"
+    assert rules.match("got a recall notice today", "zeta").category == "none"
+    assert rules.match("click and collect is slow").category == "delivery"
+
+
+def test_unknown_category_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown urgency category 'vip'"):
+        UrgencyRules({"vip": ["ceo"]})
+
+
+def test_score_rises_with_category_negativity_and_severity() -> None:
+    calm = urgency_score(category="none", negative_prob=0.1, complaint_prob=0.1, severity=0)
+    angry = urgency_score(category="billing", negative_prob=0.9, complaint_prob=0.9, severity=3)
+    worst = urgency_score(category="safety", negative_prob=1.0, complaint_prob=1.0, severity=4)
+    assert 0.0 <= calm < angry < worst == 1.0
