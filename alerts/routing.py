@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from monitor.settings import RouteRule
+from monitor.settings import QuietHours, RouteRule, SlackSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,8 +49,14 @@ def rule_matches(rule: RouteRule, facts: RoutingFacts) -> bool:
 
 
 def matching_rules(rules: Sequence[RouteRule], facts: RoutingFacts) -> list[RouteRule]:
-    """Return the rules that match, in config order."""
-    return [rule for rule in rules if rule_matches(rule, facts)]
+    """Return the rules that match in config order, stopping at the first match without `keep_matching`."""
+    matched = []
+    for rule in rules:
+        if rule_matches(rule, facts):
+            matched.append(rule)
+            if not rule.keep_matching:
+                break
+    return matched
 
 
 def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
@@ -62,3 +70,47 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     if facts.sentiment == "positive":
         return "thank"
     return None
+
+
+def quiet_until(hours: QuietHours, now: datetime) -> datetime | None:
+    """Return when the quiet period `now` falls in ends (UTC), or None outside quiet hours."""
+    zone = ZoneInfo(hours.timezone)
+    local = now.astimezone(zone)
+    start, end = time.fromisoformat(hours.start), time.fromisoformat(hours.end)
+    if start == end:
+        return None
+    # a period that crosses midnight began yesterday for the small hours of today
+    for offset in (0, -1):
+        day = local.date() + timedelta(days=offset)
+        begins = datetime.combine(day, start, zone)
+        ends = datetime.combine(day + timedelta(days=1 if end < start else 0), end, zone)
+        if begins.weekday() in hours.days and begins <= local < ends:
+            return ends.astimezone(UTC)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class QuietDecision:
+    """What quiet hours say about one notification: send now, hold until a time, or drop."""
+
+    hold_until: datetime | None = None
+    drop: bool = False
+    reason: str | None = None
+
+
+def quiet_decision(slack: SlackSettings, channel: str, now: datetime, urgency_score: float) -> QuietDecision:
+    """Decide whether a notification to `channel` waits for the end of its quiet hours."""
+    for hours in slack.quiet_hours:
+        if hours.channel != channel:
+            continue
+        ends = quiet_until(hours, now)
+        if ends is None or urgency_score >= hours.break_urgency:
+            continue
+        reason = (
+            f"quiet hours in {channel} until {ends.isoformat()} "
+            f"(urgency {urgency_score:.2f} < {hours.break_urgency:.2f})"
+        )
+        return QuietDecision(
+            hold_until=None if hours.action == "drop" else ends, drop=hours.action == "drop", reason=reason
+        )
+    return QuietDecision()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,3 +40,37 @@ def deadlines(start: datetime, level: str, sla: SlaSettings) -> tuple[datetime, 
         add_business_minutes(start, target.first_response_min, sla),
         add_business_minutes(start, target.resolution_min, sla),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SlaStatus:
+    """Where an item stands against its SLA: which target is running, when it is due, and how close."""
+
+    target: str  # "first response", "resolution" or "done"
+    due: datetime | None
+    minutes_left: int | None
+    state: str  # "ok", "warning", "breached" or "met"
+
+
+def sla_status(
+    *,
+    first_response_due: datetime,
+    resolution_due: datetime,
+    first_response_at: datetime | None,
+    resolved_at: datetime | None,
+    now: datetime,
+    warning_min: int,
+) -> SlaStatus:
+    """Return the running SLA target and its state, warning `warning_min` minutes before the deadline."""
+    if resolved_at is not None:
+        return SlaStatus("done", None, None, "met" if resolved_at <= resolution_due else "breached")
+    target, due = (("first response", first_response_due) if first_response_at is None
+                   else ("resolution", resolution_due))
+    left = int((due - now).total_seconds() // 60)
+    if due <= now:
+        state = "breached"
+    elif due - now <= timedelta(minutes=warning_min):
+        state = "warning"
+    else:
+        state = "ok"
+    return SlaStatus(target, due, left, state)

@@ -51,6 +51,10 @@ def resolve_model(model: str) -> tuple[str, bool]:
 def load_encoder(model: str) -> tuple[Any, nn.Module]:
     """Load the tokenizer and bare encoder for `model` ("builtin", a local folder or a hub id)."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    # A per-tensor "Loading weights" bar on every start is noise in a service's logs and in the CLI.
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     name, local = resolve_model(model)
     # A folder on disk (the built-in one included) never needs the hub: as HF_HUB_OFFLINE=1 would,

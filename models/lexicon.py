@@ -1,6 +1,6 @@
-"""The interim lexicon classifier: VADER sentiment plus keyword urgency, English only.
+"""The lexicon classifier: VADER sentiment plus keyword urgency, English only.
 
-It stands behind the `Classifier` interface until the transformer model is loaded, and it is the baseline
+It needs no torch, and it is the baseline
 that `brandmon evaluate` reports beside the transformer.
 """
 
@@ -25,7 +25,7 @@ SUPPORTED_LANGUAGES = frozenset({"en"})
 class LexiconClassifier(Classifier):
     """Score English posts with the VADER lexicon and the urgency keyword rules."""
 
-    name = "lexicon-vader (interim, English only)"
+    name = "lexicon-vader (baseline, English only)"
 
     def __init__(self, *, urgency: UrgencyRules | None = None) -> None:
         self._vader = SentimentIntensityAnalyzer()

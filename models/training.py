@@ -8,7 +8,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ class TrainConfig:
     max_length: int = 128
     complaint_loss_weight: float = 1.0
     severity_loss_weight: float = 0.5
+    #: Also learn sentiment from the complaints set's polarity labels (the shipped v1 heads did). VADER agrees
+    #: with 93% of them on the train split, so they may teach the lexicon's view; turning this off is untried.
+    complaint_sentiment: bool = True
     eval_every: int = 300
     #: Use at most this many posts per file (for quick checks and tests); None uses everything.
     limit: int | None = None
@@ -248,6 +251,8 @@ def train(config: TrainConfig) -> TrainResult:
 
     sent_train, sent_val = load("tweeteval", "train"), load("tweeteval", "val")
     comp_train, comp_val = load("complaints", "train"), load("complaints", "val")
+    if not config.complaint_sentiment:
+        comp_train = replace(comp_train, sentiment=np.full_like(comp_train.sentiment, -1))
     counts = np.bincount(sent_train.sentiment[sent_train.sentiment >= 0], minlength=len(SENTIMENTS))
     # Balanced class weights: macro recall rewards each class equally, whatever its share of the training data.
     class_weight = torch.tensor(counts.sum() / (len(SENTIMENTS) * np.maximum(counts, 1)), dtype=torch.float32)

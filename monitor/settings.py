@@ -38,6 +38,14 @@ class BrandSettings(_Model):
     own: bool = True
     urgency_keywords: dict[str, list[str]] = Field(default_factory=dict)
 
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        from sources.query import parse_query  # the one parser every network and the local matcher share
+
+        parse_query(value)  # a QueryError is a ValueError: "unbalanced parenthesis at column 14"
+        return value
+
 
 class SourceSettings(_Model):
     """One poller: which network, for which brand, how often."""
@@ -98,7 +106,7 @@ class SlaSettings(_Model):
 class ClassifierSettings(_Model):
     """Which classifier scores posts, and its options."""
 
-    kind: str = "lexicon"
+    kind: str = "transformer"
     options: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(default=64, gt=0)
 
@@ -106,31 +114,130 @@ class ClassifierSettings(_Model):
 class RouteRule(_Model):
     """Send matching posts to a Slack channel; every condition left out matches anything."""
 
-    name: str
-    channel: str
+    name: str = Field(min_length=1, max_length=100)
+    channel: str = Field(min_length=1, max_length=200)
     brands: list[str] | None = None
     networks: list[str] | None = None
     sentiments: list[Literal["negative", "neutral", "positive"]] | None = None
     complaint: bool | None = None
     urgency_categories: list[str] | None = None
     min_urgency: float = Field(default=0.0, ge=0, le=1)
-    min_followers: int | None = None
+    min_followers: int | None = Field(default=None, ge=0)
     verified_only: bool = False
     languages: list[str] | None = None
+    #: After a new top-level message from this rule, hold back further new ones this long (incidents still grow).
     cooldown_s: float = Field(default=0.0, ge=0)
+    #: Posts that join an open incident go in its thread; off keeps only the updated count.
+    thread_replies: bool = True
+    #: Rules are tried in order and the first match wins; true lets the rules below match the post too.
+    keep_matching: bool = False
+
+
+class QuietHours(_Model):
+    """Quiet hours of one channel: only posts with urgency at or above `break_urgency` notify during them."""
+
+    channel: str = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+    #: Weekdays (0 = Monday) on which quiet hours begin; all days when left out.
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6])
+    break_urgency: float = Field(default=0.75, ge=0, le=1)
+    #: "hold" sends the alert when quiet hours end; "drop" only records it (the queue item stays).
+    action: Literal["hold", "drop"] = "hold"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return SlaSettings._known_timezone(value)
+
+
+class SpikeSettings(_Model):
+    """Spike detection per brand: volume and negative share against an hour-of-week baseline."""
+
+    #: Channel that hears about spikes; detection is off while this is unset.
+    channel: str | None = None
+    brands: list[str] | None = None
+    interval_s: float = Field(default=300.0, gt=0)
+    #: Sudden burst: posts in the last `window_min` against the same window in past weeks.
+    window_min: int = Field(default=60, gt=0, le=24 * 60)
+    burst_factor: float = Field(default=3.0, gt=1)
+    min_posts: int = Field(default=10, gt=0)
+    #: Slow climb: `climb_hours` hours each at least the one before, all together `climb_factor` times normal.
+    climb_hours: int = Field(default=4, ge=2, le=24)
+    climb_factor: float = Field(default=2.0, gt=1)
+    #: Negative share this far above its baseline alerts even when volume is normal.
+    negative_share_delta: float = Field(default=0.25, gt=0, le=1)
+    baseline_weeks: int = Field(default=4, gt=0, le=26)
+    cooldown_s: float = Field(default=3600.0, ge=0)
 
 
 class SlackSettings(_Model):
-    """Slack delivery: where the Web API is, the routing rules, the per-channel rate."""
+    """Slack delivery: where the Web API is, routing rules, quiet hours, incidents, spikes, the per-channel rate."""
 
     enabled: bool = True
     #: Web API base URL; point it at a loopback server in tests and the demo.
     base_url: str = "https://slack.com/api/"
     routes: list[RouteRule] = Field(default_factory=list)
+    quiet_hours: list[QuietHours] = Field(default_factory=list)
     messages_per_second: float = Field(default=1.0, gt=0)
     max_attempts: int = Field(default=50, gt=0)
     #: A message left "sending" this long belongs to a process that died mid-send and is checked in Slack.
     in_doubt_after_s: float = Field(default=30.0, gt=0)
+    #: A post joins an incident whose newest post is at most this old (by post time).
+    incident_window_min: int = Field(default=120, gt=0)
+    #: Word-shingle overlap (Jaccard) from which two posts count as the same wording.
+    incident_similarity: float = Field(default=0.5, gt=0, le=1)
+    #: Urgency categories where a brand's posts close together in time are one incident (an outage is one story).
+    incident_categories: list[str] = Field(default_factory=lambda: ["outage"])
+    #: How close together (by post time) posts must be to join on their category alone.
+    incident_category_gap_min: int = Field(default=30, gt=0)
+    #: Thread replies per incident at most; later posts only update the count.
+    incident_thread_max: int = Field(default=50, ge=0)
+    incident_examples: int = Field(default=3, ge=1, le=10)
+    #: Public URL of the web app, for "Open in queue" buttons; the button is left out while unset.
+    queue_url: str | None = None
+    #: Signed interactivity requests older than this are refused as replays.
+    signature_max_age_s: int = Field(default=300, gt=0)
+    spikes: SpikeSettings = SpikeSettings()
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> SlackSettings:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.routes):
+            if rule.name in seen:
+                raise ValueError(f"routes[{i}].name: duplicate route {rule.name!r}")
+            seen.add(rule.name)
+        return self
+
+
+class SavedReplySettings(_Model):
+    """A reply template from the config file; `{first_name}`, `{name}`, `{handle}`, `{brand}` are filled in."""
+
+    name: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1)
+    kind: Literal["respond", "thank"] | None = None
+    networks: list[str] | None = None
+
+
+class QueueSettings(_Model):
+    """The reply queue: how long a claim lasts, when to warn before a deadline, the saved replies."""
+
+    lease_min: int = Field(default=30, gt=0)
+    breach_warning_min: int = Field(default=15, ge=0)
+    saved_replies: list[SavedReplySettings] = Field(default_factory=list)
+
+
+class WebSettings(_Model):
+    """Where `brandmon serve` listens and how long a login lasts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, gt=0, lt=65536)
+    session_max_age_s: int = Field(default=12 * 3600, gt=0)
+    #: Send the session cookie over HTTPS only; turn off only for plain-HTTP local use.
+    secure_cookies: bool = False
+    #: The address responders open (e.g. https://care.example.com); Slack alerts link items to `/items/<id>` there.
+    public_url: str | None = None
 
 
 class SchedulerSettings(_Model):
@@ -139,6 +246,33 @@ class SchedulerSettings(_Model):
     classify_interval_s: float = Field(default=5.0, gt=0)
     route_interval_s: float = Field(default=5.0, gt=0)
     deliver_interval_s: float = Field(default=2.0, gt=0)
+
+
+class DigestSettings(_Model):
+    """The weekly digest: when it is made, where the HTML goes, which Slack channel gets the summary."""
+
+    #: Make each own brand's digest every week on the scheduler (`brandmon run`).
+    enabled: bool = True
+    #: Slack channel for the short summary; none means the report is only written to `out_dir`.
+    slack_channel: str | None = None
+    out_dir: str = "digests"
+    #: When the weekly job runs, in `timezone`: day (mon..sun) and HH:MM; it reports the week just ended.
+    schedule_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    schedule_time: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    #: Weeks and days start at midnight here.
+    timezone: str = "UTC"
+    #: How many earlier weeks the sentiment trend compares against.
+    previous_weeks: int = Field(default=4, ge=1, le=26)
+    max_themes: int = Field(default=6, ge=1, le=20)
+    #: "minilm" (sentence embeddings + words; needs torch) or "tfidf" (words only, no torch).
+    theme_embedder: Literal["minilm", "tfidf"] = "minilm"
+    #: Where the reports are served (e.g. https://intranet.example/digests/); the Slack summary links there.
+    report_base_url: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_digest_timezone(cls, value: str) -> str:
+        return SlaSettings._known_timezone(value)  # type: ignore[call-arg]
 
 
 class Settings(_Model):
@@ -151,6 +285,9 @@ class Settings(_Model):
     slack: SlackSettings = SlackSettings()
     sla: SlaSettings = SlaSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    queue: QueueSettings = QueueSettings()
+    web: WebSettings = WebSettings()
+    digest: DigestSettings = DigestSettings()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:
@@ -183,6 +320,21 @@ class Secrets(BaseModel):
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    #: App-level token (xapp-...) for Socket Mode: `brandmon alerts listen`.
+    slack_app_token: SecretStr | None = None
+    #: X: an app-only bearer token for reads; the four OAuth 1.0a user-context keys to read mentions and reply.
+    x_bearer_token: SecretStr | None = None
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_token_secret: SecretStr | None = None
+    #: Reddit "script" app: client id and secret, plus the account's username and password (or a refresh token).
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_username: SecretStr | None = None
+    reddit_password: SecretStr | None = None
+    reddit_refresh_token: SecretStr | None = None
+    web_session_secret: SecretStr | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Secrets:

@@ -30,7 +30,7 @@ def cut(text: str, limit: int, *, ellipsis: str = "…") -> str:
     budget = max(0, limit - len(ellipsis))
     head = text[:budget]
     # do not leave a combining mark or a variation selector without its base character
-    while head and unicodedata.combining(head[-1]) or head.endswith(("\u200d", "\ufe0f")):
+    while (head and unicodedata.combining(head[-1])) or head.endswith(("\u200d", "\ufe0f")):
         head = head[:-1]
     if head and "\ud800" <= head[-1] <= "\udbff":
         head = head[:-1]

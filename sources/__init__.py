@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,8 +42,16 @@ def source_class(kind: str) -> type[Source]:
 
 
 def build_source(kind: str, *, name: str, brand: str, options: Mapping[str, Any], **extra: Any) -> Source:
-    """Build a source of type `kind`; any failure becomes `SourceUnavailable` or `FatalSourceError`."""
-    return source_class(kind)(name=name, brand=brand, options=options, **extra)
+    """Build a source of type `kind`; any failure becomes `SourceUnavailable` or `FatalSourceError`.
+
+    `extra` (the brand's query and handles, the secrets, a clock) goes only to the keyword arguments the
+    source's constructor declares, so a replay source is built with none of them.
+    """
+    cls = source_class(kind)
+    accepted = inspect.signature(cls.__init__).parameters
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    passed = {key: value for key, value in extra.items() if takes_all or key in accepted}
+    return cls(name=name, brand=brand, options=options, **passed)
 
 
 __all__ = [

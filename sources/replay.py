@@ -186,7 +186,7 @@ class ReplaySource(Source):
 
     # -- normalising ----------------------------------------------------------------------------------
     def _normalise(self, record: dict[str, Any]) -> Mention | None:
-        if TWCS_COLUMNS <= record.keys():
+        if record.keys() >= TWCS_COLUMNS:
             return self._normalise_twcs(record)
         brand = record.get("brand")
         if self.filter_brand and brand and brand != self.brand:

@@ -58,13 +58,13 @@ def test_train_then_evaluate_benchmarks_as_json(cli: click.Group, tiny: dict[str
          "--epochs", "1", "--batch-size", "8", "--eval-every", "2", "--seed", "3"],
     )
     assert result.exit_code == 0, result.output
-    assert heads.is_file() and "saved" in result.output
+    assert heads.is_file() and "saved" in result.stdout
     result = runner.invoke(
         cli,
         ["evaluate", "--model", str(tiny["encoder"]), "--heads", str(heads), "--data-dir", str(tiny["data"]), "--json"],
     )
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)["datasets"]
+    report = json.loads(result.stdout)["datasets"]
     assert set(report) == {"tweeteval-test", "complaints-test"}
     models = [entry["model"] for entry in report["tweeteval-test"]]
     assert models[0] == "encoder + brandmon heads v1" and models[1].startswith("lexicon-vader")
@@ -89,7 +89,7 @@ def test_evaluate_a_team_file_prints_a_table(cli: click.Group, tmp_path: Path) -
     team.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = CliRunner().invoke(cli, ["evaluate", str(team), "--data-dir", str(tmp_path / "absent")])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[0].split()[:4] == ["data", "set", "task", "model"]
     assert any("ours.jsonl" in line and "sentiment" in line and "minilm-l6" in line for line in lines)
     assert any("complaint" in line and "lexicon-vader" in line for line in lines)
@@ -108,7 +108,7 @@ def test_bench_classify_reports_speed_and_memory(cli: click.Group, tmp_path: Pat
               "--data-dir", str(tmp_path / "absent"), "--json"],
     )
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)
     assert figures["batched_posts"] == 40 and figures["single_posts"] == 10
     assert figures["batched_posts_per_s"] > 0 and figures["single_p99_ms"] >= figures["single_p50_ms"] > 0
     assert figures["peak_rss_mib"] > 100 and "minilm-l6" in figures["model"]

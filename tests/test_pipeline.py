@@ -159,10 +159,39 @@ def test_a_send_whose_outcome_is_unknown_is_found_in_slack_not_resent(db: Databa
 
 def test_a_failing_source_does_not_stop_the_others(db: Database, slack: SlackLoopback, tmp_path) -> None:
     clock = Clock()
-    settings, pipeline = make_pipeline(db, slack, clock)
+    _settings, pipeline = make_pipeline(db, slack, clock)
     broken = pipeline.sources["orbital-stream"]
     broken.path = tmp_path / "gone.jsonl"  # type: ignore[attr-defined]
     outcome = pipeline.poll("orbital-stream")
     assert outcome.error and "cannot open" in outcome.error
     assert pipeline.poll("orbital-stream").skipped_reason.startswith("disabled")  # type: ignore[union-attr]
     assert pipeline.poll("kestrel-stream").stored > 0
+
+
+def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Database) -> None:
+    from monitor.domain import Batch, Mention
+    from monitor.pipeline.classify import classify_pending
+    from monitor.pipeline.ingest import store_batch
+    from monitor.settings import SlaSettings
+    from sources.replay import ReplaySource
+
+    when = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+
+    def post(external_id: str, text: str, *, conversation: str | None = None, parent: str | None = None) -> Mention:
+        return Mention(network="x", external_id=external_id, author_handle="a", author_name="A", text=text,
+                       created_at=when, url="https://x.com/a/status/" + external_id,
+                       conversation_id=conversation, parent_id=parent)
+
+    source = ReplaySource(name="s", brand="Kestrel Mobile", options={"path": "unused.jsonl"})
+    store_batch(sqlite_db, source, Batch((post("1", "is kestrel down?", conversation="1"),
+                                          post("2", "same here, no signal since 8", conversation="1", parent="1"),
+                                          post("3", "lovely falcon in the park today", conversation="3")), None),
+                now=when)
+    classify_pending(sqlite_db, LexiconClassifier(), SlaSettings(), now=when,
+                     matchers={"Kestrel Mobile": lambda text, _lang: "kestrel" in text})
+    with sqlite_db.session() as session:
+        matched = dict(session.execute(
+            select(MentionRow.external_id, ClassificationRow.matched_query)
+            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+        ).all())
+    assert matched == {"1": True, "2": True, "3": False}

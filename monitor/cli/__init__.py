@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -31,9 +32,24 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-@main.group()
-def bench() -> None:
-    """Measure speed and memory; each figure is printed next to its target."""
+@main.group(invoke_without_command=True)
+@click.option("--quick", is_flag=True, help="Smaller runs (20k backfill instead of 100k) for a quick look.")
+@click.option("--postgres-url", default=None, help="PostgreSQL for its figures (default: BRANDMON_BENCH_POSTGRES_URL, "
+              "else postgres@127.0.0.1:5432/test); a fresh schema is used and dropped.")
+@click.option("--skip", multiple=True, type=click.Choice(["ingest", "classify", "latency", "backfill", "scaling"]),
+              help="Leave a section out (repeatable).")
+@click.option("--backfill-classifier", default="lexicon", show_default=True, help="Classifier of the backfill runs.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown (for the README).")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write JSON here.")
+@click.pass_context
+def bench(ctx: click.Context, quick: bool, postgres_url: str | None, skip: tuple[str, ...], backfill_classifier: str,
+          markdown: bool, json_out: Path | None) -> None:
+    """Measure speed and memory; each figure is printed next to its target (all of them when run alone)."""
+    if ctx.invoked_subcommand is None:
+        from monitor.cli.bench_cmds import print_full_table
+
+        print_full_table(quick=quick, postgres_url=postgres_url, skip=skip, backfill_classifier=backfill_classifier,
+                         markdown=markdown, json_out=json_out)
 
 
 def _register_all() -> None:

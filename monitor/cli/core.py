@@ -31,9 +31,18 @@ def run(config_path: Path, database_url: str | None) -> None:
 
     settings, db = load(config_path, database_url)
     pipeline = Pipeline.from_settings(settings, db)
+
+    def rebuild() -> Pipeline:
+        from monitor.settings import ConfigError, load_settings
+
+        fresh = load_settings(config_path, database_url=database_url)
+        if fresh.database_url != settings.database_url:
+            raise ConfigError(f"{config_path}: database_url cannot change on reload; restart brandmon run")
+        return Pipeline.from_settings(fresh, db)
+
     click.echo(f"brandmon: {len(pipeline.sources)} sources, classifier {pipeline.classifier.describe()}, "
-               f"database {db.redacted_url()}; Ctrl-C stops")
-    run_forever(pipeline)
+               f"database {db.redacted_url()}; Ctrl-C stops, SIGHUP reloads {config_path}")
+    run_forever(pipeline, reload=rebuild)
 
 
 @click.command()

@@ -50,11 +50,14 @@ def _model_options(func: Any) -> Any:
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the adapters.")
 @click.option("--lora-rank", type=int, default=8, show_default=True, help="Rank of the low-rank adapters.")
 @click.option("--eval-every", type=int, default=300, show_default=True, help="Steps between validation checks.")
+@click.option("--complaint-sentiment/--no-complaint-sentiment", default=True, show_default=True,
+              help="Also learn sentiment from the complaints set's (VADER-like) polarity labels.")
 @click.option("--limit", type=int, default=None, help="Use at most this many posts per file (quick checks).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 def train_cmd(
     data_dir: Path, model: str, heads: Path | None, output: Path | None, seed: int, epochs: float,
-    batch_size: int, lr: float, lora_rank: int, eval_every: int, limit: int | None, threads: int | None,
+    batch_size: int, lr: float, lora_rank: int, eval_every: int, complaint_sentiment: bool, limit: int | None,
+    threads: int | None,
 ) -> None:
     """Train adapters and heads on train, choose on val, calibrate, and save one heads file."""
     from models.data import data_available
@@ -72,7 +75,8 @@ def train_cmd(
     result = train(
         TrainConfig(
             model=model, data_dir=data_dir, output=output, seed=seed, epochs=epochs, batch_size=batch_size,
-            lr=lr, lora_rank=lora_rank, eval_every=eval_every, limit=limit, num_threads=threads,
+            lr=lr, lora_rank=lora_rank, eval_every=eval_every, complaint_sentiment=complaint_sentiment, limit=limit,
+            num_threads=threads,
         )
     )
     click.echo(
@@ -132,7 +136,7 @@ def evaluate_cmd(
 @click.option("--posts", type=int, default=2000, show_default=True, help="Posts to classify in batches.")
 @click.option("--single", type=int, default=200, show_default=True, help="Posts to classify one at a time.")
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--threads", type=int, default=None, help="torch threads (default: the classifier's, 1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def bench_classify_cmd(
     kind: str, model: str, heads: Path | None, data_dir: Path, posts: int, single: int, batch_size: int,
@@ -144,7 +148,9 @@ def bench_classify_cmd(
 
     options: dict[str, Any] = {}
     if kind == "transformer":
-        options = {"model": model, "heads": heads, "batch_size": batch_size, "num_threads": threads}
+        options = {"model": model, "heads": heads, "batch_size": batch_size}
+        if threads is not None:
+            options["num_threads"] = threads
     try:
         result = bench_classifier(
             lambda: load_classifier(kind, **options),

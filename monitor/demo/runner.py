@@ -38,8 +38,13 @@ def run_demo(*, workdir: Path | None = None, classifier: str | None = None, show
     printed: list[str] = []
 
     def show(channel: str, message: dict[str, Any]) -> None:
-        verb = "updated" if message.get("edited") else "new"
-        text = f"\n── Slack {for_terminal(channel)} ({verb} message) " + "─" * 30 + "\n" + message_as_text(message)
+        if message.get("edited"):
+            verb = "message updated"
+        elif message.get("thread_ts"):
+            verb = "reply in an incident thread"
+        else:
+            verb = "new message"
+        text = f"\n── Slack {for_terminal(channel)} ({verb}) " + "─" * 30 + "\n" + message_as_text(message)
         printed.append(text)
         if show_alerts:
             tqdm.write(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from alerts.base import Notifier
 from models.base import Classifier
@@ -19,6 +20,9 @@ from monitor.settings import Secrets, Settings
 from monitor.storage import Database
 from monitor.storage.schema import utcnow
 from sources.base import Source, SourceError
+
+if TYPE_CHECKING:
+    from monitor.pipeline.sweep import SweepOutcome
 
 log = logging.getLogger(__name__)
 
@@ -32,26 +36,35 @@ def build_classifier(settings: Settings) -> Classifier:
     return load_classifier(settings.classifier.kind, urgency=urgency, **settings.classifier.options)
 
 
-def build_sources(settings: Settings) -> tuple[dict[str, Source], dict[str, str]]:
+def build_sources(settings: Settings, *, secrets: Secrets | None = None) -> tuple[dict[str, Source], dict[str, str]]:
     """Build every enabled source; return (sources, errors by source name) so one broken network stops none."""
     from sources import build_source
 
+    secrets = secrets if secrets is not None else Secrets.from_env()
     built: dict[str, Source] = {}
     errors: dict[str, str] = {}
     for config in settings.sources:
         if not config.enabled:
             continue
+        brand = settings.brand(config.brand)
         try:
-            built[config.name] = build_source(config.type, name=config.name, brand=config.brand, options=config.options)
+            # query, handles and secrets reach only the sources whose constructor takes them (x, reddit)
+            built[config.name] = build_source(config.type, name=config.name, brand=config.brand, options=config.options,
+                                              query=brand.query, handles=brand.handles, secrets=secrets)
         except SourceError as exc:
             errors[config.name] = str(exc)
             log.error("source %s cannot start: %s", config.name, exc)
     return built, errors
 
 
-def build_notifiers(settings: Settings, secrets: Secrets) -> dict[str, Notifier]:
-    """Build the delivery channels the settings turn on."""
+def build_notifiers(settings: Settings, secrets: Secrets, *, db: Database | None = None,
+                    sources: Mapping[str, Source] | None = None) -> dict[str, Notifier]:
+    """Build the delivery channels the settings turn on; public replies need the database and the sources."""
     notifiers: dict[str, Notifier] = {}
+    if db is not None and sources is not None:
+        from alerts.replies import ReplyNotifier
+
+        notifiers["reply"] = ReplyNotifier(db, sources)
     if settings.slack.enabled:
         from alerts.slack import SlackNotifier
 
@@ -93,19 +106,35 @@ class Pipeline:
     def from_settings(cls, settings: Settings, db: Database, *, secrets: Secrets | None = None,
                       classifier: Classifier | None = None) -> Pipeline:
         """Build sources, classifier and notifiers from settings and environment secrets."""
-        sources, _ = build_sources(settings)
+        secrets = secrets or Secrets.from_env()
+        sources, _ = build_sources(settings, secrets=secrets)
         return cls(
             settings,
             db,
             classifier=classifier or build_classifier(settings),
             sources=sources,
-            notifiers=build_notifiers(settings, secrets or Secrets.from_env()),
+            notifiers=build_notifiers(settings, secrets or Secrets.from_env(), db=db, sources=sources),
             matchers=_query_matchers(settings),
         )
 
     def poll(self, source_name: str) -> PollOutcome:
-        """Poll one source and store what it returned."""
-        return poll_source(self.db, self.sources[source_name], now=self.clock())
+        """Poll one source, store what it returned and add the API usage it counted to today's total."""
+        from monitor.storage.sources_tables import drain_source_usage
+
+        source = self.sources[source_name]
+        outcome = poll_source(self.db, source, now=self.clock())
+        drain_source_usage(self.db, source, now=self.clock())
+        return outcome
+
+    def sweep(self, source_name: str) -> SweepOutcome:
+        """Purge the source's stored posts that were deleted on its network (Reddit's terms)."""
+        from monitor.pipeline.sweep import sweep_deleted
+        from monitor.storage.sources_tables import drain_source_usage
+
+        source = self.sources[source_name]
+        outcome = sweep_deleted(self.db, source, now=self.clock())  # type: ignore[arg-type]
+        drain_source_usage(self.db, source, now=self.clock())
+        return outcome
 
     def classify(self, *, limit: int | None = None) -> int:
         """Classify stored mentions that have no scores yet."""
@@ -115,6 +144,12 @@ class Pipeline:
     def route(self) -> int:
         """Route classified mentions to alerts and the reply queue."""
         return route_pending(self.db, self.settings, now=self.clock())
+
+    def detect_spikes(self) -> int:
+        """Check each brand's volume and negative share against its baseline; queue spike messages."""
+        from alerts.spikes import check_spikes
+
+        return check_spikes(self.db, self.settings, now=self.clock())
 
     def deliver(self, *, limit: int = 100) -> int:
         """Send due outbox rows through their notifiers."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from models.base import Classifier, Post
 from monitor.settings import SlaSettings
@@ -28,50 +29,94 @@ def classify_pending(
     batch_size: int = 64,
     limit: int | None = None,
     matchers: QueryMatchers | None = None,
+    skip_locked: bool = False,
 ) -> int:
-    """Classify unclassified mentions in batches, oldest first; return how many were classified."""
+    """Classify unclassified mentions in batches, oldest first; return how many were classified.
+
+    With `skip_locked` on PostgreSQL each batch stays locked (`FOR UPDATE SKIP LOCKED`) until its scores are
+    stored, so several workers classify different mentions at the same time.
+    """
     done = 0
+    # each batch starts after the last one, so a long backlog is scanned once, not once per batch
+    after_id = 0
     while limit is None or done < limit:
         size = batch_size if limit is None else min(batch_size, limit - done)
-        with db.session() as session:
-            pending = session.execute(
-                select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand)
-                .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
-                .where(ClassificationRow.mention_id.is_(None))
-                .order_by(MentionRow.id)
-                .limit(size)
-            ).all()
-        if not pending:
-            break
-        scores = classifier.classify([Post(text, language, brand) for _, text, language, brand in pending])
-        rows = []
-        for (mention_id, text, language, brand), score in zip(pending, scores, strict=True):
-            matcher = (matchers or {}).get(brand)
-            rows.append(
-                {
-                    "mention_id": mention_id,
-                    "model": classifier.name,
-                    "sentiment": score.sentiment,
-                    "sentiment_probs": dict(score.sentiment_probs),
-                    "complaint": score.complaint,
-                    "complaint_prob": score.complaint_prob,
-                    "severity": score.severity,
-                    "urgency_score": score.urgency_score,
-                    "urgency_category": score.urgency_category,
-                    "urgency_level": sla.level_for(score.urgency_score),
-                    "language": score.language,
-                    "needs_human": score.needs_human,
-                    "needs_human_reason": score.needs_human_reason,
-                    "matched_query": True if matcher is None else bool(matcher(text, score.language or language)),
-                    "explanation": {k: list(v) for k, v in score.explanation.items()},
-                    "classified_at": now,
-                }
-            )
-        with db.session() as session:
-            insert_ignore(session, ClassificationRow, rows, conflict=("mention_id",))
-        done += len(rows)
+        query = (
+            select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand, MentionRow.network,
+                   MentionRow.conversation_id, MentionRow.parent_id)
+            .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+            .where(ClassificationRow.mention_id.is_(None), MentionRow.id > after_id)
+            .order_by(MentionRow.id)
+            .limit(size)
+        )
+        if skip_locked and db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=MentionRow)
+        with db.session() as claim:
+            pending = claim.execute(query).all()
+            if not pending:
+                break
+            stored = _store_scores(claim, classifier, sla, pending, now=now, matchers=matchers)
+        done += stored
+        after_id = pending[-1][0]
         if len(pending) < size:
             break
     if done:
         log.info("classified %d mentions with %s", done, classifier.name)
     return done
+
+
+def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pending: Sequence[Any], *,
+                  now: datetime, matchers: QueryMatchers | None) -> int:
+    """Score one batch and insert its rows in `session`; return how many were new."""
+    scores = classifier.classify([Post(row.text, row.language, row.brand) for row in pending])
+    rows = []
+    matched_threads: set[tuple[str, str]] = set()
+    for row, score in zip(pending, scores, strict=True):
+        mention_id, text, language, brand = row.id, row.text, row.language, row.brand
+        matcher = (matchers or {}).get(brand)
+        matched = True if matcher is None else bool(matcher(text, score.language or language))
+        if not matched and (row.conversation_id or row.parent_id):
+            # "Same here, no signal since 8" names no brand but answers a thread that does
+            matched = _thread_matched(session, row, matched_threads)
+        if matched and row.conversation_id:
+            matched_threads.add((row.network, row.conversation_id))
+        rows.append(
+            {
+                "mention_id": mention_id,
+                "model": classifier.name,
+                "sentiment": score.sentiment,
+                "sentiment_probs": dict(score.sentiment_probs),
+                "complaint": score.complaint,
+                "complaint_prob": score.complaint_prob,
+                "severity": score.severity,
+                "urgency_score": score.urgency_score,
+                "urgency_category": score.urgency_category,
+                "urgency_level": sla.level_for(score.urgency_score),
+                "language": score.language,
+                "needs_human": score.needs_human,
+                "needs_human_reason": score.needs_human_reason,
+                "matched_query": matched,
+                "explanation": {k: list(v) for k, v in score.explanation.items()},
+                "classified_at": now,
+            }
+        )
+    # count only new rows: a batch can race a concurrent worker's commit, and the loser's rows are ignored
+    return len(insert_ignore(session, ClassificationRow, rows, conflict=("mention_id",), returning=("mention_id",)))
+
+
+def _thread_matched(session: Any, row: Any, matched_threads: set[tuple[str, str]]) -> bool:
+    """Return True when the thread a reply belongs to already has a post that matched the brand query."""
+    if row.conversation_id and (row.network, row.conversation_id) in matched_threads:
+        return True
+    related = [value for value in (row.conversation_id, row.parent_id) if value]
+    thread = select(MentionRow.id).where(
+        MentionRow.network == row.network,
+        or_(MentionRow.external_id.in_(related), MentionRow.conversation_id == row.conversation_id)
+        if row.conversation_id else MentionRow.external_id.in_(related),
+    )
+    found = session.execute(
+        select(ClassificationRow.mention_id)
+        .where(ClassificationRow.mention_id.in_(thread), ClassificationRow.matched_query.is_(True))
+        .limit(1)
+    ).first()
+    return found is not None

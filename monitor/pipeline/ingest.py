@@ -90,10 +90,8 @@ def store_batch(db: Database, source: Source, batch: Batch, *, now: datetime) ->
     rows = []
     for mention in batch.mentions:
         row = mention_row(mention, brand=source.brand, source_name=source.name, now=now)
-        row["text"] = clean_text(row["text"])
-        row["author_name"] = clean_text(row["author_name"])
-        row["author_handle"] = clean_text(row["author_handle"])
-        rows.append(row)
+        # every string column, not only the text: a hostile handle also reaches the URL and the ids
+        rows.append({key: clean_text(value) if isinstance(value, str) else value for key, value in row.items()})
     with db.session() as session:
         inserted = insert_ignore(session, MentionRow, rows, conflict=("network", "external_id"), returning=("id",))
         state = _state(session, source.name)

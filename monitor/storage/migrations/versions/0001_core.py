@@ -1,16 +1,16 @@
 """core tables
 
 Revision ID: 0001_core
-Revises: 
+Revises:
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import monitor.storage.schema
-from sqlalchemy.dialects import postgresql
 
 revision = '0001_core'
 down_revision = None

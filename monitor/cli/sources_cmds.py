@@ -1,0 +1,109 @@
+"""`brandmon sources`: each source's state, reads and estimated spend this month; re-enable; show queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from monitor.cli.common import config_options, fail, load
+from monitor.textsafe import cut, for_terminal
+
+#: Usage kinds that are posts read (what X bills per post; what Reddit returns per listing).
+READ_KINDS = ("post_read", "owned_read", "listing")
+
+
+def _state_line(state: object, now: datetime) -> str:
+    if state is None:
+        return "never polled"
+    fatal = getattr(state, "fatal_error", None)
+    if fatal:
+        return "DISABLED"
+    until = getattr(state, "disabled_until", None)
+    if until is not None and until > now:
+        return f"waiting until {until.strftime('%Y-%m-%d %H:%M')}Z"
+    return "ok"
+
+
+@click.group(invoke_without_command=True)
+@config_options
+@click.option("--month", default=None, metavar="YYYY-MM",
+              help="Show usage from this month on (default: this month, UTC).")
+@click.pass_context
+def sources(ctx: click.Context, config_path: Path, database_url: str | None, month: str | None) -> None:
+    """Show each source: state, reads and estimated API spend this month (UTC)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = (config_path, database_url)
+        return
+    from monitor.storage.schema import SourceStateRow
+    from monitor.storage.sources_tables import usage_since
+
+    settings, db = load(config_path, database_url)
+    now = datetime.now(UTC)
+    try:
+        month_start = datetime.strptime(month, "%Y-%m").date() if month else now.date().replace(day=1)
+    except ValueError:
+        fail(f"--month {month!r}: expected YYYY-MM")
+    with db.session() as session:
+        states = {row.source_name: row for row in session.query(SourceStateRow).all()}
+        usage = usage_since(session, month_start)
+    click.echo(f"{'NAME':<22} {'TYPE':<7} {'BRAND':<18} {'STATE':<26} {'READS':>8} {'REQUESTS':>9} {'SPEND':>9}  "
+               "LAST OK / LAST ERROR")
+    total = 0.0
+    for config in settings.sources:
+        state = states.get(config.name)
+        status = "off (enabled: false)" if not config.enabled else _state_line(state, now)
+        used = usage.get(config.name)
+        reads = sum(used.units_by_kind.get(kind, 0) for kind in READ_KINDS) if used else 0
+        requests = used.requests if used else 0
+        spend = used.cost_usd if used else 0.0
+        total += spend
+        last_ok = state.last_success_at.strftime("%Y-%m-%d %H:%M") if state and state.last_success_at else "-"
+        error = (state.fatal_error or state.last_error) if state else None
+        tail = last_ok + (f" / {cut(for_terminal(error), 70)}" if error else "")
+        click.echo(f"{cut(for_terminal(config.name), 22):<22} {for_terminal(config.type):<7} "
+                   f"{cut(for_terminal(config.brand), 18):<18} {status:<26} {reads:>8} {requests:>9} "
+                   f"{'$' + format(spend, '.3f'):>9}  {tail}")
+    click.echo(f"estimated spend since {month_start.isoformat()}: ${total:.3f} "
+               "(X pay-per-use prices; Reddit's free tier costs nothing)")
+
+
+@sources.command()
+@click.argument("name")
+@click.pass_obj
+def enable(obj: tuple[Path, str | None], name: str) -> None:
+    """Clear a source's fatal error (after fixing its credentials) so it is polled again."""
+    from monitor.pipeline.ingest import enable_source
+
+    settings, db = load(*obj)
+    if name not in {s.name for s in settings.sources}:
+        fail(f"no source named {name!r} in the config; known: {', '.join(s.name for s in settings.sources)}")
+    enable_source(db, name)
+    click.echo(f"source {name} enabled; it is polled on its next tick")
+
+
+@sources.command()
+@click.option("--brand", "brand_name", default=None, help="Only this brand.")
+@click.pass_obj
+def query(obj: tuple[Path, str | None], brand_name: str | None) -> None:
+    """Show each brand's query as X and Reddit receive it."""
+    from sources.query import QueryError, parse_query
+
+    settings, _ = load(*obj)
+    brands = [b for b in settings.brands if brand_name in (None, b.name)]
+    if not brands:
+        fail(f"no brand named {brand_name!r}")
+    for brand in brands:
+        parsed = parse_query(brand.query)
+        try:
+            reddit = parsed.to_reddit()
+        except QueryError as exc:
+            reddit = f"(cannot search Reddit: {exc})"
+        click.echo(f"{for_terminal(brand.name)}\n  X:      {for_terminal(parsed.to_x())}\n"
+                   f"  Reddit: {for_terminal(reddit)}\n  local:  the same query, matched on every stored post")
+
+
+def register(main: click.Group) -> None:
+    """Add `brandmon sources` to `main`."""
+    main.add_command(sources)

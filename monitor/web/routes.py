@@ -1,0 +1,286 @@
+"""The pages: login, the queue, one item with its context and reply form, the audit log, admin."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from alerts.context import ThreadState, customer_context, mark_seen
+from alerts.queue import (
+    OPEN_STATUSES,
+    ItemNotFound,
+    QueueError,
+    audit,
+    audit_trail,
+    claim,
+    get_entry,
+    list_queue,
+    reclassify,
+    set_status,
+    wake_snoozed,
+)
+from alerts.replies import (
+    ReplyCheck,
+    ReplyRefused,
+    ThreadChanged,
+    add_saved_reply,
+    check_reply,
+    queue_reply,
+    render_saved_reply,
+    saved_replies,
+    thank_template,
+)
+from alerts.sla import sla_status
+from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.storage.queue_tables import ROLES
+from monitor.storage.schema import ReplyRow
+from monitor.web.app import (
+    AdminUser,
+    CurrentUser,
+    ctx,
+    flash,
+    redirect,
+    render,
+    require_csrf,
+    safe_next,
+)
+from monitor.web.auth import User, UserError, add_user, authenticate, list_users, load_user, new_csrf_token
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+CSRF = [Depends(require_csrf)]
+VIEWS = {
+    "open": OPEN_STATUSES,
+    "mine": ("claimed", "replied"),
+    "replied": ("replied",),
+    "closed": ("resolved", "not_relevant"),
+}
+
+
+# -- login --------------------------------------------------------------------------------------------------
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/") -> Response:
+    """Show the login form (or go straight on when already logged in)."""
+    user_id = request.session.get("uid")
+    if user_id is not None and load_user(ctx(request).db, int(user_id)) is not None:
+        return redirect(safe_next(next))
+    return render(request, "login.html", user=None, next=safe_next(next), error=None)
+
+
+@router.post("/login", dependencies=CSRF)
+def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Response:
+    """Check the password; on success start a fresh session with a new CSRF token."""
+    context = ctx(request)
+    user = authenticate(context.db, username, password, now=context.now())
+    if user is None:
+        return render(request, "login.html", user=None, next=safe_next(next),
+                      error="wrong username or password", status_code=401)
+    request.session.clear()  # nothing from before the login survives it
+    request.session.update(uid=user.id, csrf=new_csrf_token())
+    with context.db.session() as session:
+        audit(session, actor=user.username, action="logged_in", at=context.now())
+    return redirect(safe_next(next))
+
+
+@router.post("/logout", dependencies=CSRF)
+def logout(request: Request) -> Response:
+    """End the session."""
+    request.session.clear()
+    return redirect("/login")
+
+
+# -- the queue ----------------------------------------------------------------------------------------------
+
+@router.get("/")
+def queue_page(request: Request, user: CurrentUser, view: str = "open", brand: str | None = None) -> Response:
+    """List queue items, most urgent first, with their SLA state."""
+    context = ctx(request)
+    now = context.now()
+    if view not in VIEWS:
+        raise HTTPException(status_code=404, detail=f"no queue view {view!r}")
+    wake_snoozed(context.db, now=now)
+    entries = list_queue(context.db, statuses=VIEWS[view], brand=brand or None, limit=200,
+                         claimed_by=user.username if view == "mine" else None)
+    rows = [(entry, _sla(entry.item, now, context.settings.queue.breach_warning_min)) for entry in entries]
+    return render(request, "queue.html", user=user, rows=rows, view=view, views=list(VIEWS), brand=brand or "")
+
+
+def _sla(item: object, now: object, warning_min: int) -> object:
+    return sla_status(first_response_due=item.first_response_due,  # type: ignore[attr-defined]
+                      resolution_due=item.resolution_due,  # type: ignore[attr-defined]
+                      first_response_at=item.first_response_at,  # type: ignore[attr-defined]
+                      resolved_at=item.resolved_at, now=now, warning_min=warning_min)  # type: ignore[attr-defined, arg-type]
+
+
+def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", check: ReplyCheck | None = None,
+               error: str | None = None, status_code: int = 200) -> Response:
+    context = ctx(request)
+    now = context.now()
+    try:
+        entry = get_entry(context.db, item_id)
+    except ItemNotFound:
+        raise HTTPException(status_code=404, detail=f"no queue item {item_id}") from None
+    mention, item = entry.mention, entry.item
+    state = mark_seen(context.db, item.id, mention.id, user.username, now=now)
+    offered = []
+    for saved in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
+                               kind=item.kind, brand=mention.brand):
+        try:
+            text = render_saved_reply(saved.text, author_name=mention.author_name, handle=mention.author_handle,
+                                      brand=mention.brand)
+        except ReplyRefused as exc:
+            text = f"(cannot use: {exc})"
+        offered.append((saved.name, text))
+    holder = item.claimed_by if item.lease_until is not None and item.lease_until > now else None
+    return render(
+        request, "item.html", user=user, entry=entry, item=item, mention=mention, scores=entry.scores,
+        context=customer_context(context.db, mention.id), state=state, saved=offered, draft=draft,
+        check=check or (check_reply(draft, mention.network) if draft else None), error=error,
+        sla=_sla(item, now, context.settings.queue.breach_warning_min), holder=holder,
+        mine=holder == user.username, trail=audit_trail(context.db, item_id=item.id, limit=100),
+        sentiments=SENTIMENTS, categories=URGENCY_CATEGORIES, status_code=status_code,
+    )
+
+
+@router.get("/items/{item_id}")
+def item_page(request: Request, user: CurrentUser, item_id: int, saved: str | None = None,
+              thank: int = 0) -> Response:
+    """Show one item with its customer's context and the reply form; opening it records what was seen."""
+    draft = ""
+    if saved or thank:
+        context = ctx(request)
+        entry = get_entry(context.db, item_id)
+        mention = entry.mention
+        template = thank_template(context.settings.queue.saved_replies, mention.network) if thank else next(
+            (s.text for s in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
+                                           kind=entry.item.kind, brand=mention.brand) if s.name == saved), "")
+        try:
+            draft = render_saved_reply(template, author_name=mention.author_name, handle=mention.author_handle,
+                                       brand=mention.brand)
+        except ReplyRefused as exc:
+            flash(request, "error", str(exc))
+    return _item_page(request, user, item_id, draft=draft)
+
+
+@router.post("/items/{item_id}/claim", dependencies=CSRF)
+def claim_item(request: Request, user: CurrentUser, item_id: int) -> Response:
+    """Claim the item for the logged-in responder."""
+    context = ctx(request)
+    try:
+        row = claim(context.db, item_id, user.username, now=context.now(), lease_min=context.settings.queue.lease_min)
+        flash(request, "ok", f"You have item {item_id} until {row.lease_until:%H:%M} UTC.")
+    except QueueError as exc:
+        flash(request, "error", str(exc))
+    return redirect(f"/items/{item_id}")
+
+
+@router.post("/items/{item_id}/reply", dependencies=CSRF)
+def reply_item(request: Request, user: CurrentUser, item_id: int, text: str = Form(""),
+               action: str = Form("send"), seen_newest: int = Form(0), seen_replies: int = Form(0)) -> Response:
+    """Check a draft, or queue it and post it through the post's source at once."""
+    context = ctx(request)
+    text = text.replace("\r\n", "\n")
+    if action == "check":
+        return _item_page(request, user, item_id, draft=text)
+    try:
+        reply = queue_reply(context.db, item_id, user.username, text, now=context.now(),
+                            seen=ThreadState(seen_newest, seen_replies))
+    except ThreadChanged as exc:
+        return _item_page(request, user, item_id, draft=text, error=str(exc), status_code=409)
+    except QueueError as exc:
+        return _item_page(request, user, item_id, draft=text, error=str(exc), status_code=400)
+    if context.deliverer is not None:
+        context.deliverer.deliver_due(limit=20)
+    with context.db.session() as session:
+        row = session.get(ReplyRow, reply.id)
+    if row is not None and row.status == "posted":
+        flash(request, "ok", f"Reply posted: {row.url}")
+    elif row is not None and row.status == "failed":
+        flash(request, "error", f"The reply could not be posted: {row.error}")
+    else:
+        flash(request, "ok", "Reply queued; it is posted as soon as the network allows"
+              + (f" (last try: {row.error})" if row is not None and row.error else ""))
+    return redirect(f"/items/{item_id}")
+
+
+@router.post("/items/{item_id}/status", dependencies=CSRF)
+def change_status(request: Request, user: CurrentUser, item_id: int, status: str = Form(...),
+                  snooze_minutes: int = Form(60), force: str = Form("")) -> Response:
+    """Resolve, snooze, mark not relevant, release or reopen an item."""
+    context = ctx(request)
+    now = context.now()
+    until = now + timedelta(minutes=snooze_minutes) if status == "snoozed" else None
+    try:
+        set_status(context.db, item_id, status, user.username, now=now, snooze_until=until,
+                   force=user.is_admin and force == "1")
+        flash(request, "ok", f"Item {item_id} is now {status.replace('_', ' ')}.")
+    except QueueError as exc:
+        flash(request, "error", str(exc))
+    return redirect("/" if status in ("resolved", "not_relevant", "snoozed") else f"/items/{item_id}")
+
+
+@router.post("/items/{item_id}/reclassify", dependencies=CSRF)
+def reclassify_item(request: Request, user: CurrentUser, item_id: int, sentiment: str = Form(""),
+                    complaint: str = Form(""), urgency_category: str = Form("")) -> Response:
+    """Correct the post's labels; the correction becomes a training example."""
+    context = ctx(request)
+    try:
+        entry = get_entry(context.db, item_id)
+        reclassify(context.db, entry.mention.id, user.username, sentiment=sentiment or None,
+                   complaint={"yes": True, "no": False}.get(complaint), urgency_category=urgency_category or None,
+                   now=context.now())
+        flash(request, "ok", "Thanks: the correction is saved as a training example.")
+    except QueueError as exc:
+        flash(request, "error", str(exc))
+    return redirect(f"/items/{item_id}")
+
+
+# -- audit and admin ----------------------------------------------------------------------------------------
+
+@router.get("/audit")
+def audit_page(request: Request, user: AdminUser) -> Response:
+    """Show the newest audit rows."""
+    return render(request, "audit.html", user=user, trail=audit_trail(ctx(request).db, limit=500))
+
+
+@router.get("/admin")
+def admin_page(request: Request, user: AdminUser) -> Response:
+    """Show users and saved replies, with forms to add them."""
+    from monitor.storage.queue_tables import SavedReplyRow
+
+    with ctx(request).db.session() as session:
+        stored = session.execute(select(SavedReplyRow).order_by(SavedReplyRow.name)).scalars().all()
+    return render(request, "admin.html", user=user, users=list_users(ctx(request).db), roles=ROLES,
+                  configured=ctx(request).settings.queue.saved_replies, stored=stored)
+
+
+@router.post("/admin/users", dependencies=CSRF)
+def admin_add_user(request: Request, user: AdminUser, username: str = Form(""), password: str = Form(""),
+                   role: str = Form("responder")) -> Response:
+    """Add a user."""
+    try:
+        add_user(ctx(request).db, username, password, role=role, actor=user.username, now=ctx(request).now())
+        flash(request, "ok", f"User {username} added.")
+    except UserError as exc:
+        flash(request, "error", str(exc))
+    return redirect("/admin")
+
+
+@router.post("/admin/saved-replies", dependencies=CSRF)
+def admin_add_saved(request: Request, user: AdminUser, name: str = Form(""), text: str = Form(""),
+                    network: str = Form(""), kind: str = Form("")) -> Response:
+    """Add a saved reply."""
+    try:
+        if not name.strip() or not text.strip():
+            raise ReplyRefused("a saved reply needs a name and a text")
+        add_saved_reply(ctx(request).db, name=name.strip(), text=text, actor=user.username, network=network or None,
+                        kind=kind or None, now=ctx(request).now())
+        flash(request, "ok", f"Saved reply {name} added.")
+    except ReplyRefused as exc:
+        flash(request, "error", str(exc))
+    return redirect("/admin")

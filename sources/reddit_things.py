@@ -1,0 +1,124 @@
+"""Reddit things without the network: Reddit's JSON for comments (t1) and submissions (t3) as `Mention`s.
+
+Kept apart from `sources/reddit.py` (the only module importing praw) so the rules can be read and tested on
+Reddit's own JSON, recorded or live.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.domain import Mention, ReplyPath
+
+REDDIT = "https://www.reddit.com"
+#: Reddit's limit on a comment's text.
+REDDIT_MAX_REPLY_CHARS = 10_000
+_GONE_TEXT = {"[deleted]", "[removed]"}
+_CONTEXT_LINK = re.compile(r"/comments/([a-z0-9]+)/")
+
+
+def is_gone(data: Mapping[str, Any]) -> bool:
+    """Return True when a thing was deleted by its author or removed, so its content must not be kept."""
+    author = data.get("author")
+    author_name = str(author) if author is not None else None
+    body = data.get("body") if "body" in data else data.get("selftext")
+    if data.get("removed_by_category") in ("deleted", "author", "moderator", "reddit", "anti_evil_ops",
+                                           "copyright_takedown", "content_takedown"):
+        return True
+    return author_name in (None, "[deleted]") and (body in _GONE_TEXT or data.get("title") in _GONE_TEXT)
+
+
+def _link_id(data: Mapping[str, Any]) -> str | None:
+    if data.get("link_id"):
+        return str(data["link_id"])
+    context = data.get("context") or data.get("permalink") or ""
+    found = _CONTEXT_LINK.search(str(context))
+    return f"t3_{found.group(1)}" if found else None
+
+
+def thing_url(kind: str, data: Mapping[str, Any]) -> str:
+    """Return the public URL of a thing, from its permalink or, in older JSON, its ids."""
+    permalink = str(data.get("permalink") or data.get("context") or "").split("?")[0]
+    if permalink:
+        return permalink if str(permalink).startswith("http") else f"{REDDIT}{permalink}"
+    if kind == "t3":
+        return f"{REDDIT}/comments/{data['id']}/"
+    link = _link_id(data)
+    return f"{REDDIT}/comments/{link[3:]}/_/{data['id']}/" if link else f"{REDDIT}/comments/_/_/{data['id']}/"
+
+
+def reply_path_for(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_user: str | None,
+                   url: str) -> tuple[ReplyPath, str | None]:
+    """Decide how a responder can answer a thing: locked and archived threads take no replies."""
+    if own_user and str(data.get("author") or "").lower() == own_user.lower():
+        return ReplyPath.BLOCKED, "the brand's own post"
+    if data.get("locked"):
+        return ReplyPath.BLOCKED, "the thread is locked"
+    if data.get("archived"):
+        return ReplyPath.BLOCKED, "the thread is archived (Reddit closes threads to replies)"
+    if not can_reply:
+        return ReplyPath.OPEN_IN_APP, f"no Reddit account credentials to reply; answer it on Reddit: {url}"
+    return ReplyPath.API, None
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """Reduce a praw attribute to JSON: models become their name or id, nesting is bounded."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth > 6:
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in value]
+    return str(value)
+
+
+def normalise_thing(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_user: str | None = None,
+                    query_kind: str = "search") -> Mention | None:
+    """Turn a comment (t1) or submission (t3) into a `Mention`; None when it was deleted or removed."""
+    if kind not in ("t1", "t3"):
+        raise ValueError(f"kind {kind!r} is neither a comment (t1) nor a submission (t3)")
+    if is_gone(data):
+        return None
+    thing_id = str(data["id"])
+    if kind == "t3":
+        title = str(data.get("title") or "")
+        body = str(data.get("selftext") or "")
+        text = f"{title}\n\n{body}" if body else title
+        conversation: str | None = f"t3_{thing_id}"
+        parent: str | None = None
+    else:
+        body = data["body"]
+        if not isinstance(body, str):
+            raise ValueError(f"t1_{thing_id}: body is not a string")
+        text = body
+        conversation, parent = _link_id(data), (str(data["parent_id"]) if data.get("parent_id") else None)
+    created = data.get("created_utc")
+    if not isinstance(created, (int, float)):
+        raise ValueError(f"{kind}_{thing_id}: created_utc is missing")
+    url = thing_url(kind, data)
+    path, reason = reply_path_for(kind, data, can_reply=can_reply, own_user=own_user, url=url)
+    author = str(data.get("author") or "[deleted]")
+    raw = {k: jsonable(v) for k, v in data.items() if not str(k).startswith("_") and not str(k).endswith("_html")}
+    return Mention(
+        network="reddit",
+        external_id=f"{kind}_{thing_id}",
+        author_handle=author,
+        author_name=author,
+        text=text,
+        created_at=datetime.fromtimestamp(float(created), UTC),
+        url=url,
+        language=None,
+        conversation_id=conversation,
+        parent_id=parent,
+        reply_path=path,
+        reply_path_reason=reason,
+        raw={"kind": kind, "data": raw, "query_kind": query_kind},
+    )
+
+
+__all__ = ["REDDIT_MAX_REPLY_CHARS", "is_gone", "jsonable", "normalise_thing", "reply_path_for", "thing_url"]

@@ -1,0 +1,148 @@
+"""X posts without the network: normalising API v2 payloads to `Mention`, reply rules and reply length.
+
+Kept apart from `sources/x.py` (the only module importing tweepy) so the rules can be read and tested alone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from monitor.domain import Mention, ReplyPath
+
+#: X's reply limit in weighted characters; every URL counts as 23 however long it is.
+X_MAX_WEIGHTED_CHARS = 280
+X_URL_WEIGHT = 23
+#: Epoch of X's snowflake ids, in milliseconds.
+_SNOWFLAKE_EPOCH_MS = 1288834974657
+#: Code point ranges twitter-text weighs as one character; everything else (CJK, emoji...) weighs two.
+_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
+#: A link as X detects one; trailing punctuation is not part of it.
+_URL_TAIL = r"(?:[^\s<>\"']*[^\s<>\"'.,!?;:)])?"
+_URL = re.compile(
+    r"(?i)\b(?:https?://" + _URL_TAIL + r"|www\." + _URL_TAIL + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
+    r"(?:com|net|org|io|co|uk|de|fr|app|dev|info|biz|me|tv|ly|gl|gg|ai)(?:/" + _URL_TAIL + r")?)(?=[\s.,!?;:)]|$)"
+)
+_UNDETERMINED_LANGS = {"und", "zxx", "qme", "qam", "qct", "qht", "qst", "art"}
+
+
+def snowflake_time(post_id: str) -> datetime:
+    """Return the creation time encoded in an X post id."""
+    return datetime.fromtimestamp(((int(post_id) >> 22) + _SNOWFLAKE_EPOCH_MS) / 1000, UTC)
+
+
+def parse_x_time(value: str) -> datetime:
+    """Parse X's RFC 3339 timestamps ("2026-02-03T10:00:00.000Z") into aware UTC datetimes."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def contains_url(text: str) -> bool:
+    """Return True when X would turn part of `text` into a link."""
+    return _URL.search(text) is not None
+
+
+def weighted_length(text: str) -> int:
+    """Count `text` the way X does: NFC, URLs as 23, CJK and emoji as 2 (an emoji sequence may count more)."""
+    text = unicodedata.normalize("NFC", text)
+    total = 0
+    position = 0
+    for match in _URL.finditer(text):
+        total += _weigh(text[position : match.start()]) + X_URL_WEIGHT
+        position = match.end()
+    return total + _weigh(text[position:])
+
+
+def _weigh(text: str) -> int:
+    return sum(1 if any(lo <= ord(c) <= hi for lo, hi in _LIGHT_RANGES) else 2 for c in text)
+
+
+def _referenced(post: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    # API 2.167 names it referenced_posts; older responses (and tweepy's recordings) referenced_tweets.
+    refs = post.get("referenced_posts", post.get("referenced_tweets")) or []
+    return [ref for ref in refs if isinstance(ref, Mapping)]
+
+
+def _summoned(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *, handle: str | None,
+              user_id: str | None) -> bool:
+    """Return True when the author @-mentioned the brand's account or quoted one of its posts."""
+    if not handle and not user_id:
+        return False
+    entities = post.get("entities") or {}
+    for mention in entities.get("mentions") or []:
+        if (user_id and mention.get("id") == user_id) or (
+            handle and str(mention.get("username") or "").lower() == handle.lower()
+        ):
+            return True
+    named = re.compile(rf"(?<![\w@])@{re.escape(handle)}(?!\w)", re.I) if handle else None
+    if named and "mentions" not in entities and named.search(post["text"]):
+        return True  # responses without entities (no entity expansion) still carry the @handle in the text
+    return any(ref.get("type") == "quoted" and user_id and quoted_authors.get(str(ref.get("id"))) == user_id
+               for ref in _referenced(post))
+
+
+def reply_path_for(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *, handle: str | None,
+                   user_id: str | None, can_write: bool, url: str,
+                   author_username: str = "") -> tuple[ReplyPath, str | None]:
+    """Decide how a responder can answer a post, under X's 2026 rule for self-serve API replies."""
+    if (user_id and post.get("author_id") == user_id) or (handle and author_username.lower() == handle.lower()):
+        return ReplyPath.BLOCKED, "the brand's own post"
+    if any(ref.get("type") == "retweeted" for ref in _referenced(post)):
+        return ReplyPath.BLOCKED, "a repost cannot be replied to; answer the original post"
+    summoned = _summoned(post, quoted_authors, handle=handle, user_id=user_id)
+    settings = post.get("reply_settings")
+    if settings in ("mentionedUsers", "following", "subscribers", "verified") and not summoned:
+        return ReplyPath.BLOCKED, f"the author limits replies ({settings})"
+    if not summoned:
+        return ReplyPath.OPEN_IN_APP, (
+            f"X lets API apps reply only to posts that @-mention or quote the brand; answer it in the app: {url}"
+        )
+    if not can_write:
+        return ReplyPath.OPEN_IN_APP, f"no X user credentials to post replies; answer it in the app: {url}"
+    return ReplyPath.API, None
+
+
+def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any]],
+                   quoted_authors: Mapping[str, str], *, handle: str | None, user_id: str | None,
+                   can_write: bool, query_kind: str) -> Mention:
+    """Turn one API v2 post (with the expanded users) into a `Mention`; raise KeyError/ValueError if malformed."""
+    post_id = str(post["id"])
+    if not post_id.isdigit():
+        raise ValueError(f"post id {post_id!r} is not numeric")
+    text = post["text"]
+    if not isinstance(text, str):
+        raise ValueError(f"post {post_id}: text is not a string")
+    author_id = str(post.get("author_id") or "")
+    author = users.get(author_id) or {}
+    username = str(author.get("username") or "")
+    url = f"https://x.com/{username}/status/{post_id}" if username else f"https://x.com/i/status/{post_id}"
+    metrics = author.get("public_metrics") or {}
+    created = post.get("created_at")
+    language = post.get("lang")
+    parent = next((str(ref["id"]) for ref in _referenced(post) if ref.get("type") == "replied_to"), None)
+    path, reason = reply_path_for(post, quoted_authors, handle=handle, user_id=user_id, can_write=can_write, url=url,
+                                  author_username=username)
+    return Mention(
+        network="x",
+        external_id=post_id,
+        author_handle=username or author_id or "unknown",
+        author_name=str(author.get("name") or username or author_id or "unknown"),
+        author_followers=int(metrics["followers_count"]) if "followers_count" in metrics else None,
+        author_verified=bool(author.get("verified")) or author.get("verified_type") in ("business", "government"),
+        text=text,
+        language=None if not language or language in _UNDETERMINED_LANGS else str(language),
+        url=url,
+        created_at=parse_x_time(created) if created else snowflake_time(post_id),
+        conversation_id=str(post["conversation_id"]) if post.get("conversation_id") else None,
+        parent_id=parent,
+        reply_path=path,
+        reply_path_reason=reason,
+        raw={"post": dict(post), "author": dict(author), "query_kind": query_kind},
+    )
+
+
+__all__ = ["X_MAX_WEIGHTED_CHARS", "contains_url", "normalise_post", "reply_path_for", "snowflake_time",
+           "weighted_length"]
