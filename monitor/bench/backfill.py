@@ -6,11 +6,13 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
 from tqdm import tqdm
 
 from models.bench import peak_rss_mib
@@ -19,6 +21,7 @@ from monitor.bench.synthetic import write_mentions
 from monitor.pipeline import Pipeline
 from monitor.settings import Secrets
 from monitor.storage import Database
+from monitor.storage.schema import RoutingRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,24 @@ def route_all(pipeline: Pipeline, total: int, *, progress: bool = False) -> floa
     """Route every classified mention (alerts into the outbox, items into the queue); return seconds."""
     started = time.perf_counter()
     with _bar(total, "route", progress) as bar:
-        # route_pending drains everything in one call; the bar moves when it returns
-        bar.update(pipeline.route())
+        # route_pending drains everything in one call: a watcher moves the bar from the routings count
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch_routings, args=(pipeline.db, bar, done), daemon=True)
+        if progress:
+            watcher.start()
+        routed = pipeline.route()
+        done.set()
+        if progress:
+            watcher.join()
+        bar.update(routed - bar.n)
     return time.perf_counter() - started
+
+
+def _watch_routings(db: Database, bar: tqdm[Any], done: threading.Event) -> None:
+    while not done.wait(1.0):
+        with db.session() as session:
+            count = session.execute(select(func.count()).select_from(RoutingRow)).scalar_one()
+        bar.update(count - bar.n)
 
 
 def run_backfill(count: int, *, workdir: Path, database_url: str | None = None, classifier: str = "lexicon",
@@ -94,7 +112,8 @@ def run_backfill(count: int, *, workdir: Path, database_url: str | None = None, 
     url = database_url or f"sqlite:///{workdir / f'backfill-{count}.db'}"
     db = Database(url)
     db.migrate()
-    settings = bench_settings(database_url=url, streams=[stream], classifier=classifier)
+    # history is queued and counted, not alerted: a backfill posts nothing to Slack about old posts
+    settings = bench_settings(database_url=url, streams=[stream], classifier=classifier, slack_enabled=False)
     pipeline = Pipeline.from_settings(settings, db, secrets=Secrets())
     try:
         ingest_s = ingest(pipeline, count, progress=progress)

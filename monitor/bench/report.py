@@ -127,7 +127,7 @@ def backfill_figures(*, sizes: tuple[int, int], classifier: str = "lexicon",
     figures = [
         Figure(f"backfill {large.mentions:,}, wall time", f"{large.total_s:.0f} s", "", None,
                f"ingest {large.ingest_s:.0f} s + classify {large.classify_s:.0f} s + route {large.route_s:.0f} s; "
-               f"SQLite, {large.classifier}"),
+               f"SQLite, {large.classifier}, queue only (no Slack alerts for history)"),
         Figure(f"backfill {large.mentions:,}, peak memory", f"{large.peak_rss_mib:,.0f} MiB",
                f"< {BACKFILL_TARGET_MIB / 1024:.1f} GiB", large.peak_rss_mib < BACKFILL_TARGET_MIB, "peak RSS"),
     ]
