@@ -33,4 +33,4 @@ def load_classifier(kind: str, **options: Any) -> Classifier:
     return cls(**options)  # type: ignore[no-any-return]
 
 
-__all__ = ["Classifier", "ModelUnavailable", "Post", "REGISTRY", "Scores", "load_classifier"]
+__all__ = ["REGISTRY", "Classifier", "ModelUnavailable", "Post", "Scores", "load_classifier"]

@@ -62,6 +62,14 @@ def drain(pipeline: Pipeline) -> None:
         pass
 
 
+def route_everything(pipeline: Pipeline) -> None:
+    """Poll each source once and classify and route what arrived, sending nothing yet."""
+    for name in pipeline.sources:
+        pipeline.poll(name)
+    pipeline.classify()
+    pipeline.route()
+
+
 def count(db: Database, model: type) -> int:
     with db.session() as session:
         return int(session.execute(select(func.count()).select_from(model)).scalar_one())
@@ -104,10 +112,7 @@ def test_queue_is_ordered_by_urgency_then_deadline(db: Database, slack: SlackLoo
 def test_a_dead_slack_keeps_alerts_queued_with_error_and_next_attempt(db: Database, slack: SlackLoopback) -> None:
     clock = Clock()
     _, pipeline = make_pipeline(db, slack, clock)
-    for name in pipeline.sources:
-        pipeline.poll(name)
-    pipeline.classify()
-    pipeline.route()
+    route_everything(pipeline)
     slack.stop()  # Slack is down
     assert pipeline.deliver() == 0
     with db.session() as session:
@@ -120,10 +125,7 @@ def test_a_dead_slack_keeps_alerts_queued_with_error_and_next_attempt(db: Databa
 def test_429_honours_retry_after(db: Database, slack: SlackLoopback) -> None:
     clock = Clock()
     _, pipeline = make_pipeline(db, slack, clock)
-    for name in pipeline.sources:
-        pipeline.poll(name)
-    pipeline.classify()
-    pipeline.route()
+    route_everything(pipeline)
     slack.faults.append(Fault(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "42"}))
     pipeline.deliver(limit=1)
     with db.session() as session:
@@ -140,10 +142,7 @@ def test_429_honours_retry_after(db: Database, slack: SlackLoopback) -> None:
 def test_a_send_whose_outcome_is_unknown_is_found_in_slack_not_resent(db: Database, slack: SlackLoopback) -> None:
     clock = Clock()
     _, pipeline = make_pipeline(db, slack, clock)
-    for name in pipeline.sources:
-        pipeline.poll(name)
-    pipeline.classify()
-    pipeline.route()
+    route_everything(pipeline)
     assert pipeline.deliver(limit=1) == 1
     with db.session() as session:  # as if the process died after Slack answered but before the commit
         row = session.execute(select(OutboxRow).where(OutboxRow.status == "sent")).scalar_one()

@@ -44,7 +44,7 @@ def format_table(figures: Sequence[Figure], *, markdown: bool = False) -> str:
     header = ("figure", "measured", "target", "", "note")
     rows = [(f.name, f.value, f.target, f.verdict, f.note) for f in figures]
     if markdown:
-        lines = ["| " + " | ".join(header[:4]) + " | note |", "|---|---|---|---|---|"]
+        lines = ["| figure | measured | target | verdict | note |", "|---|---|---|---|---|"]
         lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -56,7 +56,7 @@ def utcnow() -> datetime:
 class Base(DeclarativeBase):
     """Declarative base of every brandmon table."""
 
-    type_annotation_map = {dict[str, Any]: JsonType, datetime: UTCDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JsonType, datetime: UTCDateTime}
 
 
 class MentionRow(Base):
