@@ -61,7 +61,7 @@ class TrainConfig:
     severity_loss_weight: float = 0.5
     #: Also learn sentiment from the complaints set's polarity labels (the shipped v1 heads did). VADER agrees
     #: with 93% of them on the train split, so they may teach the lexicon's view; turning this off is untried.
-    complaint_sentiment: bool = True
+    complaint_sentiment: bool = False
     eval_every: int = 300
     #: Use at most this many posts per file (for quick checks and tests); None uses everything.
     limit: int | None = None

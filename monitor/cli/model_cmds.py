@@ -50,7 +50,7 @@ def _model_options(func: Any) -> Any:
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate of the adapters.")
 @click.option("--lora-rank", type=int, default=8, show_default=True, help="Rank of the low-rank adapters.")
 @click.option("--eval-every", type=int, default=300, show_default=True, help="Steps between validation checks.")
-@click.option("--complaint-sentiment/--no-complaint-sentiment", default=True, show_default=True,
+@click.option("--complaint-sentiment/--no-complaint-sentiment", default=False, show_default=True,
               help="Also learn sentiment from the complaints set's (VADER-like) polarity labels.")
 @click.option("--limit", type=int, default=None, help="Use at most this many posts per file (quick checks).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
