@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from monitor.bench import fresh_postgres_schema, postgres_problem
 from monitor.settings import Settings, parse_settings
 from monitor.storage import Database
 
@@ -21,21 +20,10 @@ FIXTURES_DIR = SHARED / "fixtures"
 PG_ADMIN_URL = os.environ.get("BRANDMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _postgres_reachable() -> str | None:
-    try:
-        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as connection:
-            connection.execute(text("select 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return None
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """Return the PostgreSQL URL, skipping (or failing in CI) when the server is not up."""
-    problem = _postgres_reachable()
+    problem = postgres_problem(PG_ADMIN_URL)
     if problem:
         if os.environ.get("BRANDMON_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required here but unreachable: {problem}")
@@ -46,15 +34,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """Return a URL whose search_path is a fresh schema, dropped after the test."""
-    schema = f"bm_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_admin_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in postgres_admin_url else "?"
-    yield f"{postgres_admin_url}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_postgres_schema(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture

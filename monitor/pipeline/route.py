@@ -265,17 +265,16 @@ def _join(
         incident.thread_replies += 1
     if quiet.hold_until is None and incident.root_outbox_id is not None:
         _release_held(session, incident.root_outbox_id, now)  # an urgent post wakes a held incident
-    session.add(
-        AlertRow(
-            mention_id=mention.id,
-            rule=incident.rule,
-            channel=incident.channel,
-            created_at=now,
-            outbox_id=outbox_id,
-            suppressed_reason=None if outbox_id else f"in incident #{incident.id}: {why_not}",
-        )
-    )
+    _record_alert(session, mention, incident.rule, incident.channel, now, outbox_id,
+                  None if outbox_id else f"in incident #{incident.id}: {why_not}")
     return {"incident": incident.id, "outbox_id": outbox_id, "note": quiet.reason if quiet.hold_until else None}
+
+
+def _record_alert(session: Any, mention: MentionRow, rule: str, channel: str, now: datetime,
+                  outbox_id: int | None, suppressed_reason: str | None) -> None:
+    """Record that `rule` sent (or held back, with the reason) an alert about `mention` to `channel`."""
+    session.add(AlertRow(mention_id=mention.id, rule=rule, channel=channel, created_at=now, outbox_id=outbox_id,
+                         suppressed_reason=suppressed_reason))
 
 
 def _open(
@@ -291,16 +290,7 @@ def _open(
     quiet = quiet_decision(batch.settings.slack, rule.channel, now, scores.urgency_score)
     refused = _cooldown_reason(session, rule, now, scores.urgency_level) or (quiet.reason if quiet.drop else None)
     if refused is not None:
-        session.add(
-            AlertRow(
-                mention_id=mention.id,
-                rule=rule.name,
-                channel=rule.channel,
-                created_at=now,
-                outbox_id=None,
-                suppressed_reason=refused,
-            )
-        )
+        _record_alert(session, mention, rule.name, rule.channel, now, None, refused)
         return {"note": refused}
     incident = new_incident(
         session,
@@ -327,16 +317,7 @@ def _open(
     incident.root_outbox_id = _enqueue(
         session, rule.name, rule.channel, mention, payload, now=now, hold_until=quiet.hold_until
     )
-    session.add(
-        AlertRow(
-            mention_id=mention.id,
-            rule=rule.name,
-            channel=rule.channel,
-            created_at=now,
-            outbox_id=incident.root_outbox_id,
-            suppressed_reason=None,
-        )
-    )
+    _record_alert(session, mention, rule.name, rule.channel, now, incident.root_outbox_id, None)
     return {
         "incident": incident.id,
         "outbox_id": incident.root_outbox_id,
