@@ -9,7 +9,7 @@ test:  ## the whole test suite (PostgreSQL tests skip when the server is down)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 lint:  ## ruff and mypy over our folders
-	$(PYTHON) -m ruff check monitor models sources alerts tests
+	$(PYTHON) -m ruff check core monitor models sources alerts tests
 	$(PYTHON) -m mypy
 
 bench:  ## every figure next to its target (a few minutes on 2 cores)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from monitor.domain import Delivery
+from core.domain import Delivery
 
 
 class DeliveryError(Exception):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -13,7 +12,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from alerts.base import DeliveryError, Notifier
-from monitor.domain import Delivery
+from core.domain import Delivery
+from core.registry import load_entry
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +40,19 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 RENDERERS: dict[str, str] = {
     "alert": "alerts.slack_render:alert_blocks",
     "incident": "alerts.slack_render:incident_blocks",
-    "spike": "alerts.spikes:spike_blocks",
-    "digest": "alerts.digest.slack:summary_blocks",
+    "spike": "alerts.slack_spike:spike_blocks",
+    "digest": "alerts.slack_digest:summary_blocks",
 }
 Renderer = Callable[[dict[str, Any]], tuple[str, list[dict[str, Any]]]]
 
 
 def renderer(kind: str) -> Renderer:
     """Import and return the renderer registered for a payload type."""
-    try:
-        target = RENDERERS[kind]
-    except KeyError:
-        raise DeliveryError(
-            f"no Slack renderer for payload type {kind!r}; known: {', '.join(sorted(RENDERERS))}", permanent=True
-        ) from None
-    module_name, _, function = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:  # a renderer that has not been installed yet: keep the row for later
-        raise DeliveryError(f"Slack renderer {target} cannot be imported: {exc}") from None
-    found: Renderer = getattr(module, function)
+    if kind not in RENDERERS:  # an unknown payload type can never render: the row goes to "dead" at once
+        known = ", ".join(sorted(RENDERERS))
+        raise DeliveryError(f"no Slack renderer for payload type {kind!r}; known: {known}", permanent=True)
+    # a renderer that cannot be imported yet keeps its row for a later attempt
+    found: Renderer = load_entry(RENDERERS, kind, what="Slack renderer", error=DeliveryError)
     return found
 
 

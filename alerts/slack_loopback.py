@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from monitor.textsafe import for_terminal
+from core.textsafe import for_terminal
 
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]*)>")
 _DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")

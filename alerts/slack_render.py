@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.textsafe import cut
+from core.textsafe import cut
 
 #: Slack caps a section's text at 3,000 characters; a post is shown at most this long once escaped.
 POST_TEXT_LIMIT = 1500

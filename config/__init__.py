@@ -1,4 +1,4 @@
-"""Example configuration files a user copies and edits; the typed settings live in `monitor.settings`."""
+"""Example configuration files a user copies and edits; the typed settings live in `core.settings`."""
 
 from __future__ import annotations
 

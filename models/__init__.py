@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from core.registry import load_entry
 from models.base import Classifier, Post, Scores
 
 #: Name -> "module:Class"; imported lazily so the lexicon model needs no torch.
@@ -20,16 +20,7 @@ class ModelUnavailable(RuntimeError):
 
 def load_classifier(kind: str, **options: Any) -> Classifier:
     """Build the classifier registered under `kind` with `options`."""
-    try:
-        target = REGISTRY[kind]
-    except KeyError:
-        raise ModelUnavailable(f"unknown classifier {kind!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelUnavailable(f"classifier {kind!r} cannot be imported: {exc}") from exc
-    cls = getattr(module, class_name)
+    cls = load_entry(REGISTRY, kind, what="classifier", error=ModelUnavailable)
     return cls(**options)  # type: ignore[no-any-return]
 
 

@@ -89,7 +89,7 @@ def add_digest_job(scheduler: BaseScheduler, pipeline: Pipeline, *, then: Callab
     hour, minute = (int(part) for part in options.schedule_time.split(":"))
 
     def weekly() -> int:
-        from alerts.digest.job import run_weekly
+        from monitor.digest.job import run_weekly
 
         results = run_weekly(pipeline.settings, pipeline.db, now=pipeline.clock())
         return sum(result.outbox_id is not None for result in results)

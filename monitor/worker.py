@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, text, update
 
+from core.storage import Database, insert_ignore
+from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow, SourceStateRow, utcnow
+from core.storage.worker_tables import WorkerRow, WorkerTaskRow
 from monitor.pipeline import Pipeline
 from monitor.pipeline.classify import classify_pending
 from monitor.pipeline.route import route_pending
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow, SourceStateRow, utcnow
-from monitor.storage.worker_tables import WorkerRow, WorkerTaskRow
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +223,7 @@ class Worker:
                     self.wake(DELIVER)
                 return TaskResult(name, queued)
             if name == DIGEST:
-                from alerts.digest.job import run_weekly
+                from monitor.digest.job import run_weekly
 
                 results = run_weekly(self.pipeline.settings, self.db, now=self.clock())
                 self.wake(DELIVER)

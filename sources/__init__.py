@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from core.registry import load_entry
 from sources.base import (
     FatalSourceError,
     MalformedResponse,
@@ -28,16 +28,7 @@ REGISTRY: dict[str, str] = {
 
 def source_class(kind: str) -> type[Source]:
     """Import and return the class registered for `kind`."""
-    try:
-        target = REGISTRY[kind]
-    except KeyError:
-        raise SourceUnavailable(f"unknown source type {kind!r}; known: {', '.join(sorted(REGISTRY))}") from None
-    module_name, _, class_name = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SourceUnavailable(f"source type {kind!r} needs a package that is not installed: {exc}") from exc
-    cls: type[Source] = getattr(module, class_name)
+    cls: type[Source] = load_entry(REGISTRY, kind, what="source type", error=SourceUnavailable)
     return cls
 
 

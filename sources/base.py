@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
-from monitor.domain import Batch, Mention, PostedReply
+from core.domain import Batch, Mention, PostedReply
 
 
 class SourceError(Exception):

@@ -23,12 +23,12 @@ import prawcore
 from praw.endpoints import API_PATH
 from prawcore.sessions import FiniteRetryStrategy
 
-from monitor.domain import Batch, Mention, PostedReply, ReplyPath
-from monitor.settings import Secrets
+from core.domain import Batch, Mention, PostedReply, ReplyPath
+from core.query import QueryError, parse_query
+from core.settings import Secrets
 from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source
-from sources.query import QueryError, parse_query
 from sources.reddit_things import REDDIT, REDDIT_MAX_REPLY_CHARS, is_gone, jsonable, normalise_thing
-from sources.replies import ReplyRejected, check_reply_text
+from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import UsageMeter
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.domain import Mention, ReplyPath
+from core.domain import Mention, ReplyPath
 
 REDDIT = "https://www.reddit.com"
 #: Reddit's limit on a comment's text.

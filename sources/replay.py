@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from monitor.domain import Batch, Mention, ReplyPath
+from core.domain import Batch, Mention, ReplyPath
 from sources.base import FatalSourceError, MalformedResponse, Source
 
 log = logging.getLogger(__name__)

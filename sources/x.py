@@ -19,11 +19,11 @@ import requests
 import tweepy
 from requests.adapters import HTTPAdapter
 
-from monitor.domain import Batch, Mention, PostedReply, ReplyPath
-from monitor.settings import Secrets
+from core.domain import Batch, Mention, PostedReply, ReplyPath
+from core.query import QueryError, parse_query
+from core.settings import Secrets
 from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source, SourceError
-from sources.query import QueryError, parse_query
-from sources.replies import ReplyRejected, check_reply_text
+from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import X_PRICES_USD, UsageMeter, prices_from_options
 from sources.x_posts import X_MAX_WEIGHTED_CHARS, contains_url, normalise_post, snowflake_time, weighted_length
 

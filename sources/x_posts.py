@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.domain import Mention, ReplyPath
+from core.domain import Mention, ReplyPath
 
 #: X's reply limit in weighted characters; every URL counts as 23 however long it is.
 X_MAX_WEIGHTED_CHARS = 280

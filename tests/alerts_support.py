@@ -10,11 +10,11 @@ from typing import Any
 
 from alerts.slack import SlackNotifier
 from alerts.slack_loopback import SlackLoopback
+from core.settings import Settings
+from core.storage import Database, insert_ignore
+from core.storage.schema import ClassificationRow, MentionRow
 from monitor.pipeline.deliver import Deliverer
 from monitor.pipeline.route import route_pending
-from monitor.settings import Settings
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import ClassificationRow, MentionRow
 
 BRAND = "Kestrel Mobile"
 T0 = datetime(2026, 11, 19, 7, 40, tzinfo=UTC)

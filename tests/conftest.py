@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from core.settings import Settings, parse_settings
+from core.storage import Database
 from monitor.bench import fresh_postgres_schema, postgres_problem
-from monitor.settings import Settings, parse_settings
-from monitor.storage import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, QueueItemRow, ReplyRow
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, ReplyRow
 
 BRAND, RIVAL = "Kestrel Mobile", "Orbital Telecom"
 WEEK_START = datetime(2026, 11, 16, tzinfo=UTC)  # Monday of 2026-W47

@@ -18,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import event
 
-from monitor.domain import Batch, Mention, PostedReply, ReplyPath
+from core.domain import Batch, Mention, PostedReply, ReplyPath
+from core.settings import Secrets, load_settings
+from core.storage import Database
 from monitor.pipeline import Pipeline, build_notifiers
-from monitor.settings import Secrets, load_settings
-from monitor.storage import Database
 from sources.replay import ReplaySource
 
 KILL_AT = os.environ.get("DRILL_KILL_AT", "")

@@ -19,14 +19,14 @@ from sqlalchemy import func, select
 
 from alerts.slack import SlackNotifier
 from alerts.slack_loopback import SlackLoopback
+from core.domain import Batch
+from core.settings import Settings
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow
 from models.lexicon import LexiconClassifier
 from monitor.bench import bench_settings
 from monitor.bench.synthetic import write_mentions
-from monitor.domain import Batch
 from monitor.pipeline import Pipeline, build_sources
-from monitor.settings import Settings
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow
 from sources.replay import ReplaySource
 
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from monitor.domain import Batch, Mention, PostedReply, ReplyPath
+from core.domain import Batch, Mention, PostedReply, ReplyPath
+from core.settings import Settings
+from core.storage import Database, insert_ignore
+from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow
 from monitor.pipeline.ingest import store_batch
 from monitor.pipeline.route import route_pending
-from monitor.settings import Settings
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import ClassificationRow, MentionRow, QueueItemRow
 from sources.base import Source
 
 NOW = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)

@@ -25,7 +25,7 @@ import vcr
 from openapi_schema_validator import OAS30Validator
 from pydantic import SecretStr
 
-from monitor.settings import Secrets
+from core.settings import Secrets
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 TWEEPY = FIXTURES / "tweepy"

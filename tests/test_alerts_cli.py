@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from alerts.slack_loopback import Fault, SlackLoopback, message_as_text
+from core.storage import Database
+from core.storage.schema import OutboxRow
 from monitor.cli import main
-from monitor.storage import Database
-from monitor.storage.schema import OutboxRow
 from tests.alerts_support import T0, Clock, Post, Wired, store
 from tests.conftest import make_settings
 

@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 from drill_support import table_counts
 
+from core.storage import Database
 from monitor.bench import Figure, format_table
 from monitor.bench.backfill import BackfillResult, measure_ingest, run_backfill
 from monitor.bench.report import growth_figures
 from monitor.bench.synthetic import write_mentions
 from monitor.cli import main
-from monitor.storage import Database
 
 
 def test_synthetic_mentions_are_distinct_and_seeded(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ import yaml
 from sqlalchemy import func, select
 
 from alerts.slack_loopback import SlackLoopback
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow, SourceStateRow
 from monitor.demo import DEMO_CONFIG, SAMPLE_STREAM
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow, SourceStateRow
 
 pytestmark = pytest.mark.slow
 EXPECTED_MENTIONS = sum(1 for line in SAMPLE_STREAM.open(encoding="utf-8") if line.strip())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,10 @@ LABELS = {
     "outage", "sarcasm", "spam", "neutral_news", "competitor_praise", "competitor_complaint", "thanks_followup",
 }
 COMPLAINTS = {"complaint_mild", "complaint_moderate", "complaint_severe", "complaint_critical"}
-WEEK_START = datetime(2026, 11, 16, 0, 0, tzinfo=timezone.utc)
-WEEK_END = datetime(2026, 11, 22, 23, 59, 59, tzinfo=timezone.utc)
-OUTAGE_START = datetime(2026, 11, 19, 7, 40, tzinfo=timezone.utc)
-OUTAGE_END = datetime(2026, 11, 19, 9, 30, tzinfo=timezone.utc)
+WEEK_START = datetime(2026, 11, 16, 0, 0, tzinfo=UTC)
+WEEK_END = datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
+OUTAGE_START = datetime(2026, 11, 19, 7, 40, tzinfo=UTC)
+OUTAGE_END = datetime(2026, 11, 19, 9, 30, tzinfo=UTC)
 STATUS_URL = "https://status.kestrel-mobile.example/incidents/2611"
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 X_ID = re.compile(r"^[1-9]\d{17,19}$")
@@ -38,7 +38,7 @@ COMMENT_ID = re.compile(r"^t1_[0-9a-z]{5,8}$")
 
 
 def _when(post: dict) -> datetime:
-    return datetime.strptime(post["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(post["created_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

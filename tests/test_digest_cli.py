@@ -11,13 +11,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from alerts.digest.weeks import last_full_week
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, utcnow
 from models.lexicon import LexiconClassifier
 from monitor.cli import main
+from monitor.digest.weeks import last_full_week
 from monitor.pipeline import Pipeline
 from monitor.scheduler import JOB_DEFAULTS, add_jobs
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, OutboxRow, utcnow
 from tests.conftest import make_settings
 from tests.digest_support import BRAND, NOW, hand_week
 

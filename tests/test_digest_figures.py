@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from alerts.digest.build import as_json, build_digest
-from alerts.digest.stats import newcombe, percentile, runs, spike_hours, wilson
-from alerts.digest.weeks import IsoWeek, last_full_week, parse_week
-from monitor.storage import Database
+from core.storage import Database
+from monitor.digest.build import as_json, build_digest
+from monitor.digest.stats import newcombe, percentile, runs, spike_hours, wilson
+from monitor.digest.weeks import IsoWeek, last_full_week, parse_week
 from tests.digest_support import BRAND, NOW, RIVAL, day, hand_week
 
 

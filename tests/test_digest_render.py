@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from alerts.digest.build import build_digest
-from alerts.digest.job import slack_payload
-from alerts.digest.render import duration, pct, render_html
-from alerts.digest.slack import summary_blocks
-from alerts.digest.weeks import parse_week
-from monitor.storage import Database
+from alerts.slack_digest import summary_blocks
+from core.storage import Database
+from monitor.digest.build import build_digest
+from monitor.digest.job import slack_payload
+from monitor.digest.render import duration, pct, render_html
+from monitor.digest.weeks import parse_week
 from tests.digest_support import BRAND, NOW, RIVAL, Rows, day, hand_week
 
 CHROMIUM = Path("/usr/bin/chromium")

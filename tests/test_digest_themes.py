@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from alerts.digest.data import PostRecord
-from alerts.digest.themes import build_embedder, clean, find_themes, stop_words, theme_count
+from monitor.digest.data import PostRecord
+from monitor.digest.themes import build_embedder, clean, find_themes, stop_words, theme_count
 
 BILLING = ["double charged on my bill again, want a refund", "my bill shows a charge I never agreed to, refund please",
            "overcharged on the bill for the third month, refund now", "why is my bill double this month? refund me",

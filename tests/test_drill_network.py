@@ -28,8 +28,8 @@ from sources_support import snowflake, x_page, x_post, x_secrets, x_user
 from sqlalchemy import select
 
 from alerts.slack_loopback import SlackLoopback
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow, SourceStateRow
+from core.storage import Database
+from core.storage.schema import MentionRow, SourceStateRow
 from sources.x import XSource
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -23,8 +23,8 @@ from drill_support import (
 from sqlalchemy.engine import make_url
 
 from alerts.slack_loopback import SlackLoopback
+from core.storage import Database
 from monitor.scheduler import _guarded
-from monitor.storage import Database
 from monitor.worker import Worker
 
 

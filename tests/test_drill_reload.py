@@ -16,12 +16,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from drill_support import settings_for, streams
 from sqlalchemy import func, select
 
+from core.settings import load_settings
+from core.storage import Database
+from core.storage.schema import MentionRow
 from models.lexicon import LexiconClassifier
 from monitor.pipeline import Pipeline
 from monitor.scheduler import JOB_DEFAULTS, add_jobs, reload_jobs
-from monitor.settings import load_settings
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow
 
 BROKEN = "brands:\n  - name: Kestrel Mobile\n    query: [unclosed\n"
 

@@ -19,12 +19,12 @@ import yaml
 from drill_support import line_count, outbox_keys, settings_for, slack_keys, streams, table_counts
 from sqlalchemy import select
 
-from alerts.context import mark_seen
-from alerts.queue import claim
-from alerts.replies import queue_reply
 from alerts.slack_loopback import SlackLoopback
-from monitor.storage import Database
-from monitor.storage.schema import QueueItemRow, ReplyRow
+from core.storage import Database
+from core.storage.schema import QueueItemRow, ReplyRow
+from monitor.queue.context import mark_seen
+from monitor.queue.items import claim
+from monitor.queue.replies import queue_reply
 
 CHILD = Path(__file__).with_name("drill_child.py")
 pytestmark = pytest.mark.slow

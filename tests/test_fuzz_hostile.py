@@ -10,11 +10,11 @@ from drill_support import Clock, make_pipeline, settings_for, slack_keys, table_
 from fastapi.testclient import TestClient
 from web_support import login
 
-from alerts.queue import list_queue
 from alerts.slack_loopback import SlackLoopback, message_as_text
-from monitor.settings import Secrets
-from monitor.storage import Database
-from monitor.textsafe import for_terminal
+from core.settings import Secrets
+from core.storage import Database
+from core.textsafe import for_terminal
+from monitor.queue.items import list_queue
 from monitor.web import create_app
 from monitor.web.auth import add_user
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from monitor.domain import Mention
+from core.domain import Mention
+from core.storage import Database
+from core.storage.schema import MentionRow
 from monitor.pipeline.ingest import clean_text, store_batch
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow
 from sources.base import MalformedResponse
 from sources.reddit_things import normalise_thing
 from sources.replay import ReplaySource
@@ -54,7 +54,7 @@ def assert_storable(mentions: list[Mention], source: ReplaySource) -> None:
     """Store the mentions like a poll does and read back exactly the cleaned text."""
     from datetime import UTC, datetime
 
-    from monitor.domain import Batch
+    from core.domain import Batch
 
     with DB.session() as session:
         session.execute(delete(MentionRow))  # each example starts empty, so every mention is new

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sources.query import QueryError, parse_query
+from core.query import QueryError, parse_query
 
 WORDS = ("kestrel", "mobile", "outage", "refund", "signal", "bill", "router", "fibre")
 QUERY_ALPHABET = st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from alerts.incidents import jaccard, normalise_link, signature, words
 from alerts.slack_loopback import SlackLoopback
-from monitor.storage import Database
-from monitor.storage.alerts_tables import IncidentMemberRow, IncidentRow
-from monitor.storage.schema import AlertRow, OutboxRow
+from core.storage import Database
+from core.storage.incident_tables import IncidentMemberRow, IncidentRow
+from core.storage.schema import AlertRow, OutboxRow
+from monitor.pipeline.route.incidents import jaccard, normalise_link, signature, words
 from tests.alerts_support import T0, Clock, Post, Wired, store
 from tests.conftest import make_settings
 
@@ -152,7 +152,7 @@ def test_an_outage_burst_of_hundreds_of_posts_is_one_message_kept_current(db: Da
 
 
 def test_a_dismissed_incident_absorbs_its_copies_quietly(sqlite_db: Database, slack: SlackLoopback) -> None:
-    from alerts.slack_interactivity import ActionHandler, ButtonAction
+    from monitor.web.slack_actions import ActionHandler, ButtonAction
 
     settings = make_settings()
     clock = Clock(T0)

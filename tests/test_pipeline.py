@@ -9,15 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from alerts.queue import LEVEL_RANK, list_queue
 from alerts.slack import SlackNotifier
 from alerts.slack_loopback import Fault, SlackLoopback
+from core.settings import Settings
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, QueueItemRow, RoutingRow
 from models.lexicon import LexiconClassifier
 from monitor.demo.runner import demo_settings
 from monitor.pipeline import Pipeline, build_sources
-from monitor.settings import Settings
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, OutboxRow, QueueItemRow, RoutingRow
+from monitor.queue.items import LEVEL_RANK, list_queue
 
 
 class Clock:
@@ -168,10 +168,10 @@ def test_a_failing_source_does_not_stop_the_others(db: Database, slack: SlackLoo
 
 
 def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Database) -> None:
-    from monitor.domain import Batch, Mention
+    from core.domain import Batch, Mention
+    from core.settings import SlaSettings
     from monitor.pipeline.classify import classify_pending
     from monitor.pipeline.ingest import store_batch
-    from monitor.settings import SlaSettings
     from sources.replay import ReplaySource
 
     when = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.settings import ConfigError, parse_settings
-from sources.query import QueryError, compile_matcher, parse_query
+from core.query import QueryError, compile_matcher, parse_query
+from core.settings import ConfigError, parse_settings
 
 EXAMPLE = '("kestrel mobile" OR @KestrelMobile OR "kestrel app" OR "kestrel fibre") -falcon -birdwatching'
 

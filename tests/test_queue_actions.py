@@ -10,7 +10,10 @@ from queue_support import NOW, Labels, post, seed
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from alerts.queue import (
+from core.storage import Database
+from core.storage.queue_tables import AuditLogIsAppendOnly, LabelledExampleRow
+from core.storage.schema import AuditRow, ClassificationRow, MentionRow, QueueItemRow
+from monitor.queue.items import (
     ItemNotFound,
     QueueConflict,
     QueueError,
@@ -21,9 +24,6 @@ from alerts.queue import (
     set_status,
     wake_snoozed,
 )
-from monitor.storage import Database
-from monitor.storage.queue_tables import AuditLogIsAppendOnly, LabelledExampleRow
-from monitor.storage.schema import AuditRow, ClassificationRow, MentionRow, QueueItemRow
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ from conftest import make_settings
 from queue_support import Labels, post, seed
 from sqlalchemy import select
 
+from core.storage import Database
+from core.storage.queue_tables import LabelledExampleRow, UserRow
+from core.storage.schema import OutboxRow, QueueItemRow, ReplyRow
 from monitor.cli import main
-from monitor.storage import Database
-from monitor.storage.queue_tables import LabelledExampleRow, UserRow
-from monitor.storage.schema import OutboxRow, QueueItemRow, ReplyRow
 from monitor.web.auth import authenticate
 
 

@@ -12,9 +12,9 @@ from conftest import make_settings
 from queue_support import NOW, post, seed
 from sqlalchemy import func, select
 
-from alerts.queue import QueueConflict, claim
-from monitor.storage import Database
-from monitor.storage.schema import AuditRow, QueueItemRow
+from core.storage import Database
+from core.storage.schema import AuditRow, QueueItemRow
+from monitor.queue.items import QueueConflict, claim
 
 WORKERS = 4
 ROUNDS = 40

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from conftest import make_settings
 from queue_support import NOW, Labels, post, seed
 
-from alerts.context import customer_context, mark_seen
-from alerts.queue import item_url
-from alerts.sla import deadlines, sla_status
-from monitor.storage import Database
+from core.storage import Database
+from monitor.queue.context import customer_context, mark_seen
+from monitor.queue.items import item_url
+from monitor.queue.sla import deadlines, sla_status
 
 
 def test_context_shows_earlier_posts_replies_sentiment_and_the_thread(db: Database) -> None:

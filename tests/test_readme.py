@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 import models
 import sources
-from monitor.settings import Secrets, Settings
+from core.settings import Secrets, Settings
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.domain import ReplyPath
 from monitor.demo import SAMPLE_STREAM
-from monitor.domain import ReplyPath
 from sources import build_source
 from sources.base import FatalSourceError, MalformedResponse, ReplyNotSupported
 from sources.replay import ReplaySource, parse_time

@@ -10,9 +10,14 @@ from conftest import make_settings
 from queue_support import NOW, Labels, PostingSource, post, seed
 from sqlalchemy import select
 
-from alerts.context import customer_context, mark_seen
-from alerts.queue import QueueConflict, audit_trail, claim
-from alerts.replies import (
+from core.domain import ReplyPath
+from core.settings import SavedReplySettings
+from core.storage import Database
+from core.storage.schema import OutboxRow, QueueItemRow, ReplyRow
+from monitor.pipeline.deliver import Deliverer
+from monitor.queue.context import customer_context, mark_seen
+from monitor.queue.items import QueueConflict, audit_trail, claim
+from monitor.queue.replies import (
     ReplyNotifier,
     ReplyRefused,
     ThreadChanged,
@@ -24,11 +29,6 @@ from alerts.replies import (
     saved_replies,
     weighted_length,
 )
-from monitor.domain import ReplyPath
-from monitor.pipeline.deliver import Deliverer
-from monitor.settings import SavedReplySettings
-from monitor.storage import Database
-from monitor.storage.schema import OutboxRow, QueueItemRow, ReplyRow
 from sources.base import RateLimited, Source
 from sources.replay import ReplaySource
 

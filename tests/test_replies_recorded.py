@@ -7,12 +7,12 @@ from conftest import make_settings
 from queue_support import NOW, post, seed
 from sources_support import PRAW, TWEEPY, reddit_secrets, replay, x_secrets
 
-from alerts.context import mark_seen
-from alerts.queue import audit_trail, claim
-from alerts.replies import ReplyNotifier, queue_reply
+from core.storage import Database
+from core.storage.schema import OutboxRow, QueueItemRow, ReplyRow
 from monitor.pipeline.deliver import Deliverer
-from monitor.storage import Database
-from monitor.storage.schema import OutboxRow, QueueItemRow, ReplyRow
+from monitor.queue.context import mark_seen
+from monitor.queue.items import audit_trail, claim
+from monitor.queue.replies import ReplyNotifier, queue_reply
 from sources.base import Source
 from sources.reddit import RedditSource
 from sources.x import XSource

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from alerts.routing import RoutingFacts, matching_rules, quiet_decision, quiet_until, rule_matches
 from alerts.slack_loopback import SlackLoopback
-from monitor.settings import ConfigError, QuietHours, RouteRule
-from monitor.storage import Database
-from monitor.storage.schema import AlertRow, OutboxRow
+from core.settings import ConfigError, QuietHours, RouteRule
+from core.storage import Database
+from core.storage.schema import AlertRow, OutboxRow
+from monitor.pipeline.route.rules import RoutingFacts, matching_rules, quiet_decision, quiet_until, rule_matches
 from tests.alerts_support import T0, Clock, Post, Wired, store
 from tests.conftest import make_settings
 

@@ -11,8 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from config import EXAMPLE_CONFIG
+from core.settings import ConfigError, Secrets, load_settings
 from monitor.cli import main
-from monitor.settings import ConfigError, Secrets, load_settings
 
 EXPECTED_COMMANDS = {"init", "run", "demo", "check", "bench"}
 

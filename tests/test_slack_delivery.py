@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from alerts.slack_loopback import Fault, SlackLoopback
-from monitor.pipeline.deliver import rearm
-from monitor.storage import Database
-from monitor.storage.schema import OutboxRow
+from core.storage import Database
+from core.storage.schema import OutboxRow
+from core.outbox import rearm
 from tests.alerts_support import T0, Clock, Post, Wired, store
 from tests.conftest import make_settings
 

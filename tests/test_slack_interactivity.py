@@ -15,7 +15,10 @@ from fastapi.testclient import TestClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from sqlalchemy import select
 
-from alerts.slack_interactivity import (
+from alerts.slack_loopback import SlackLoopback, message_as_text
+from core.storage import Database
+from core.storage.schema import AuditRow, OutboxRow, QueueItemRow
+from monitor.web.slack_actions import (
     ActionHandler,
     SignatureError,
     build_router,
@@ -23,9 +26,6 @@ from alerts.slack_interactivity import (
     socket_mode_listener,
     verify_signature,
 )
-from alerts.slack_loopback import SlackLoopback, message_as_text
-from monitor.storage import Database
-from monitor.storage.schema import AuditRow, OutboxRow, QueueItemRow
 from tests.alerts_support import T0, Clock, Post, Wired, store
 from tests.conftest import make_settings
 

@@ -147,5 +147,5 @@ def test_incident_message_shows_count_reach_mix_and_newest_examples() -> None:
 
 def test_every_payload_type_has_a_renderer() -> None:
     assert {"alert", "incident", "spike", "digest"} <= set(RENDERERS)
-    assert RENDERERS["digest"] == "alerts.digest.slack:summary_blocks"
+    assert RENDERERS["digest"] == "alerts.slack_digest:summary_blocks"
     assert incident_blocks is not None

@@ -27,10 +27,10 @@ from sources_support import (
 from sqlalchemy import select
 
 import sources
-from monitor.domain import Batch, Mention
+from core.domain import Batch, Mention
+from core.storage import Database
+from core.storage.schema import MentionRow, SourceStateRow
 from monitor.pipeline.ingest import poll_source
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow, SourceStateRow
 from sources.base import MalformedResponse, RateLimited, RetriableError, Source
 from sources.reddit import RedditSource
 from sources.replay import ReplaySource

@@ -25,16 +25,16 @@ from sources_support import (
 )
 from sqlalchemy import select
 
-from monitor.domain import Mention, ReplyPath
+from core.domain import Mention, ReplyPath
+from core.storage import Database
+from core.storage.schema import MentionRow, OutboxRow
+from core.storage.sources_tables import MentionCheckRow
 from monitor.pipeline.ingest import poll_source, store_batch
 from monitor.pipeline.sweep import PURGED_TEXT, sweep_deleted
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow, OutboxRow
-from monitor.storage.sources_tables import MentionCheckRow
 from sources.base import FatalSourceError, RateLimited
 from sources.reddit import RedditSource
 from sources.reddit_things import normalise_thing
-from sources.replies import ReplyRejected
+from sources.reply_limits import ReplyRejected
 
 pytestmark = pytest.mark.usefixtures("no_network")
 __all__ = ["no_network"]
@@ -219,7 +219,7 @@ def test_locked_threads_and_long_replies_are_refused_without_a_request() -> None
 def _stored(db: Database, source: RedditSource, *ids: str) -> None:
     mentions = tuple(Mention(network="reddit", external_id=i, author_handle="u", author_name="u",
                              text=f"kestrel post {i}", created_at=NOW, url=f"https://www.reddit.com/{i}") for i in ids)
-    from monitor.domain import Batch
+    from core.domain import Batch
 
     store_batch(db, source, Batch(mentions, None), now=NOW)
 
@@ -234,7 +234,7 @@ def test_sweep_purges_what_reddit_deleted_and_keeps_the_rest(db: Database, tmp_p
                           next_attempt_at=NOW, created_at=NOW)
         session.add(alert)
         session.flush()
-        from monitor.storage.schema import AlertRow
+        from core.storage.schema import AlertRow
 
         session.add(AlertRow(mention_id=deleted_id, rule="urgent", channel="#care", created_at=NOW, outbox_id=alert.id))
     cassette = [praw_interaction("TestComment.test_delete.json", 0),

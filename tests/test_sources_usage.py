@@ -23,14 +23,14 @@ from sources_support import (
 )
 from sqlalchemy import select
 
+from core.settings import parse_settings
+from core.storage import Database
+from core.storage.schema import SourceStateRow
+from core.storage.sources_tables import SourceUsageRow, UsageLine, record_usage, usage_since
 from models.lexicon import LexiconClassifier
 from monitor.cli import main
 from monitor.pipeline import Pipeline
 from monitor.scheduler import add_jobs
-from monitor.settings import parse_settings
-from monitor.storage import Database
-from monitor.storage.schema import SourceStateRow
-from monitor.storage.sources_tables import SourceUsageRow, UsageLine, record_usage, usage_since
 from sources.reddit import RedditSource
 from sources.x import XSource
 

@@ -24,13 +24,13 @@ from sources_support import (
 )
 from sqlalchemy import func, select
 
-from monitor.domain import Mention, ReplyPath
+from core.domain import Mention, ReplyPath
+from core.storage import Database
+from core.storage.schema import MentionRow, SourceStateRow
+from core.storage.sources_tables import SourceUsageRow, drain_source_usage
 from monitor.pipeline.ingest import poll_source
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow, SourceStateRow
-from monitor.storage.sources_tables import SourceUsageRow, drain_source_usage
 from sources.base import FatalSourceError, MalformedResponse, RateLimited
-from sources.replies import ReplyRejected
+from sources.reply_limits import ReplyRejected
 from sources.x import XSource
 from sources.x_posts import weighted_length
 

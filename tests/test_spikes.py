@@ -8,11 +8,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from alerts.slack_loopback import SlackLoopback, message_as_text
-from alerts.spikes import baseline, check_spikes, detect, top_terms
+from core.settings import SpikeSettings
+from core.storage import Database
+from core.storage.incident_tables import IncidentRow
 from monitor.cli import main
-from monitor.settings import SpikeSettings
-from monitor.storage import Database
-from monitor.storage.alerts_tables import IncidentRow
+from monitor.pipeline.route.spikes import baseline, check_spikes, detect, top_terms
 from tests.alerts_support import BRAND, Clock, Post, Wired, store
 from tests.conftest import make_settings
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from monitor.domain import Batch, Mention
+from core.domain import Batch, Mention
+from core.storage import Database
+from core.storage.schema import MentionRow, SourceStateRow
 from monitor.pipeline.ingest import store_batch
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow, SourceStateRow
 from sources.base import Source
 
 CORE_TABLES = {"mentions", "source_state", "classifications", "routings", "alerts", "outbox", "queue_items",

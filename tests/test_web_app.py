@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from web_support import PASSWORD, SCRIPT_POST, WebSetup, csrf_of, login, seed_follow_up, web_setup
 
-from alerts.queue import audit_trail
-from monitor.storage import Database
-from monitor.storage.queue_tables import SavedReplyRow, UserRow
-from monitor.storage.schema import QueueItemRow, ReplyRow
+from core.storage import Database
+from core.storage.queue_tables import SavedReplyRow, UserRow
+from core.storage.schema import QueueItemRow, ReplyRow
+from monitor.queue.items import audit_trail
 from monitor.web.app import safe_next
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from web_support import PASSWORD, SCRIPT_POST, WebSetup, live_server, seed_follow_up, web_setup
 
-from alerts.queue import audit_trail
-from monitor.storage import Database
-from monitor.storage.schema import QueueItemRow, ReplyRow
+from core.storage import Database
+from core.storage.schema import QueueItemRow, ReplyRow
+from monitor.queue.items import audit_trail
 
 #: Debian's chromium package; BRANDMON_CHROMIUM points elsewhere (e.g. to check the skip path).
 CHROMIUM = Path(os.environ.get("BRANDMON_CHROMIUM", "/usr/bin/chromium"))

@@ -21,10 +21,10 @@ from drill_support import (
 )
 from sqlalchemy import select
 
+from core.storage import Database
+from core.storage.worker_tables import WorkerRow, WorkerTaskRow
 from models.lexicon import LexiconClassifier
 from monitor.pipeline import Pipeline
-from monitor.storage import Database
-from monitor.storage.worker_tables import WorkerRow, WorkerTaskRow
 from monitor.worker import Worker, migrate_once, work_left, worker_report
 
 

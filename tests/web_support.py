@@ -15,8 +15,8 @@ from conftest import make_settings
 from fastapi import FastAPI
 from queue_support import NOW, Labels, PostingSource, post, seed
 
-from monitor.settings import Secrets, Settings
-from monitor.storage import Database
+from core.settings import Secrets, Settings
+from core.storage import Database
 from monitor.web import create_app
 from monitor.web.auth import add_user
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from monitor.settings import Settings, parse_settings
+from core.settings import Settings, parse_settings
 
 #: Where the PostgreSQL figures run unless --postgres-url says otherwise; each run uses a fresh schema.
 POSTGRES_URL_ENV = "BRANDMON_BENCH_POSTGRES_URL"

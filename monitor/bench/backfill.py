@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import func, select
 from tqdm import tqdm
 
-from models.bench import peak_rss_mib
+from core.settings import Secrets
+from core.storage import Database
+from core.storage.schema import RoutingRow
+from models.throughput import peak_rss_mib
 from monitor.bench import bench_settings
 from monitor.bench.synthetic import write_mentions
 from monitor.pipeline import Pipeline
-from monitor.settings import Secrets
-from monitor.storage import Database
-from monitor.storage.schema import RoutingRow
 
 
 @dataclass(frozen=True, slots=True)

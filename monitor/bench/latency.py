@@ -15,14 +15,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from alerts.slack_loopback import SlackLoopback
+from core.domain import Batch, Mention
+from core.settings import Secrets
+from core.storage import Database
+from core.storage.schema import MentionRow
 from monitor.bench import bench_settings
 from monitor.bench.synthetic import synthetic_record
-from monitor.domain import Batch, Mention
 from monitor.pipeline import Pipeline, build_classifier, build_notifiers
 from monitor.scheduler import JOB_DEFAULTS, add_jobs
-from monitor.settings import Secrets
-from monitor.storage import Database
-from monitor.storage.schema import MentionRow
 from monitor.worker import work_left
 from sources.base import Source
 

@@ -73,9 +73,9 @@ def shipped_classifier() -> tuple[str, str]:
 
 
 def classify_figures(*, posts: int, data_dir: Path | None = None) -> list[Figure]:
-    """Measure batched posts per second with the shipped model, reusing `models.bench`."""
+    """Measure batched posts per second with the shipped model, reusing `models.throughput`."""
     from models import load_classifier
-    from models.bench import bench_classifier, bench_texts
+    from models.throughput import bench_classifier, bench_texts
 
     kind, why = shipped_classifier()
     result = bench_classifier(lambda: load_classifier(kind), bench_texts(data_dir, posts), single_posts=50)

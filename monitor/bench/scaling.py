@@ -17,11 +17,11 @@ from pathlib import Path
 import yaml
 from sqlalchemy import func, select
 
+from core.storage import Database
+from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, RoutingRow
+from core.storage.worker_tables import WorkerRow
 from monitor.bench import bench_settings, fresh_postgres_schema
 from monitor.bench.synthetic import write_mentions
-from monitor.storage import Database
-from monitor.storage.schema import ClassificationRow, MentionRow, QueueItemRow, RoutingRow
-from monitor.storage.worker_tables import WorkerRow
 from monitor.worker import migrate_once
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from core.textsafe import cut, for_terminal
 from monitor.cli.common import config_options, fail, load
-from monitor.textsafe import cut, for_terminal
 
 SAMPLE_TEXT = (
     "This is a brandmon test alert. A post that says <!channel> or <https://evil.example|your bank> "
@@ -63,8 +63,8 @@ def test_alert(config_path: Path, database_url: str | None, only: str | None) ->
     """Send one sample alert to each configured channel, now, and say what Slack answered."""
     from alerts.base import DeliveryError
     from alerts.slack import SlackNotifier
-    from monitor.domain import Delivery
-    from monitor.settings import ConfigError, Secrets, load_settings
+    from core.domain import Delivery
+    from core.settings import ConfigError, Secrets, load_settings
 
     try:
         settings = load_settings(config_path, database_url=database_url)
@@ -116,7 +116,7 @@ def list_incidents(config_path: Path, database_url: str | None, limit: int) -> N
     """List the newest incidents: kind, channel, posts, thread replies, status."""
     from sqlalchemy import select
 
-    from monitor.storage.alerts_tables import IncidentRow
+    from core.storage.incident_tables import IncidentRow
 
     _, db = load(config_path, database_url)
     with db.session() as session:
@@ -137,7 +137,7 @@ def list_incidents(config_path: Path, database_url: str | None, limit: int) -> N
 @click.option("--at", "at", default=None, help="Check as of this ISO time instead of now (a backtest).")
 def spikes(config_path: Path, database_url: str | None, at: str | None) -> None:
     """Say whether each brand is spiking now (or at --at), without sending anything."""
-    from alerts.spikes import _brand_words, detect
+    from monitor.pipeline.route.spikes import _brand_words, detect
 
     settings, db = load(config_path, database_url)
     try:
@@ -167,7 +167,7 @@ def retry(config_path: Path, database_url: str | None) -> None:
     """Put Slack messages that were given up on ("dead") back in the outbox, once the cause is fixed."""
     from sqlalchemy import update
 
-    from monitor.storage.schema import OutboxRow
+    from core.storage.schema import OutboxRow
 
     _, db = load(config_path, database_url)
     now = datetime.now(UTC)
@@ -189,8 +189,8 @@ def listen(config_path: Path, database_url: str | None) -> None:
     from slack_sdk.socket_mode import SocketModeClient
     from slack_sdk.web import WebClient
 
-    from alerts.slack_interactivity import ActionHandler, socket_mode_listener
-    from monitor.settings import Secrets
+    from core.settings import Secrets
+    from monitor.web.slack_actions import ActionHandler, socket_mode_listener
 
     settings, db = load(config_path, database_url)
     secrets = Secrets.from_env()

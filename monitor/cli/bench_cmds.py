@@ -142,10 +142,10 @@ def bench_scaling_cmd(mentions: int, worker_counts: tuple[int, ...], postgres_ur
 def worker_cmd(config_path: Path, database_url: str | None, worker_id: str | None, lease_s: float,
                idle_sleep_s: float, exit_when_idle: bool, show_status: bool) -> None:
     """Run one worker; start several (on one or more machines) on one PostgreSQL database to share the work."""
+    from core.settings import ConfigError, load_settings
+    from core.storage import Database
+    from core.textsafe import for_terminal
     from monitor.pipeline import Pipeline
-    from monitor.settings import ConfigError, load_settings
-    from monitor.storage import Database
-    from monitor.textsafe import for_terminal
     from monitor.worker import Worker, migrate_once, worker_report
 
     try:

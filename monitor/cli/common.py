@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from monitor.settings import ConfigError, Settings, load_settings
-from monitor.storage import Database
+from core.settings import ConfigError, Settings, load_settings
+from core.storage import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_CONFIG = "brandmon.yaml"

@@ -33,7 +33,7 @@ def run(config_path: Path, database_url: str | None) -> None:
     pipeline = Pipeline.from_settings(settings, db)
 
     def rebuild() -> Pipeline:
-        from monitor.settings import ConfigError, load_settings
+        from core.settings import ConfigError, load_settings
 
         fresh = load_settings(config_path, database_url=database_url)
         if fresh.database_url != settings.database_url:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
+from core.settings import DATABASE_URL_ENV, DigestSettings
+from core.storage import Database
+from core.storage.schema import utcnow
+from core.textsafe import for_terminal
 from monitor.cli.common import DEFAULT_CONFIG, fail, load
-from monitor.settings import DATABASE_URL_ENV, DigestSettings
-from monitor.storage import Database
-from monitor.storage.schema import utcnow
-from monitor.textsafe import for_terminal
 
 
 def _open_database(url: str) -> Database:
@@ -40,9 +40,9 @@ def _open_database(url: str) -> Database:
 def digest(config_path: Path | None, database_url: str | None, brand: str | None, week_text: str | None,
            out: Path | None, no_slack: bool, competitors: tuple[str, ...], theme_embedder: str | None) -> None:
     """Write the weekly digest of one brand as a self-contained HTML page and queue its Slack summary."""
-    from alerts.digest.data import stored_brands
-    from alerts.digest.job import make_digest
-    from alerts.digest.weeks import last_full_week, parse_week
+    from monitor.digest.data import stored_brands
+    from monitor.digest.job import make_digest
+    from monitor.digest.weeks import last_full_week, parse_week
 
     url = database_url or os.environ.get(DATABASE_URL_ENV)
     if config_path is None and (url is None or Path(DEFAULT_CONFIG).is_file()):

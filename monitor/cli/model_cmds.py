@@ -144,7 +144,7 @@ def bench_classify_cmd(
 ) -> None:
     """Measure posts/s batched, single-post p50/p99 latency and peak RSS with the model loaded."""
     from models import ModelUnavailable, load_classifier
-    from models.bench import bench_classifier, bench_texts
+    from models.throughput import bench_classifier, bench_texts
 
     options: dict[str, Any] = {}
     if kind == "transformer":

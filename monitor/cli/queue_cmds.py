@@ -10,8 +10,14 @@ from pathlib import Path
 
 import click
 
-from alerts.context import customer_context, mark_seen
-from alerts.queue import (
+from core.settings import Settings
+from core.storage import Database
+from core.storage.schema import ReplyRow, utcnow
+from core.textsafe import cut, for_terminal
+from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.cli.common import config_options, fail, load
+from monitor.queue.context import customer_context, mark_seen
+from monitor.queue.items import (
     OPEN_STATUSES,
     QueueError,
     audit_trail,
@@ -24,20 +30,14 @@ from alerts.queue import (
     set_status,
     wake_snoozed,
 )
-from alerts.replies import (
+from monitor.queue.replies import (
     check_reply,
     queue_reply,
     render_saved_reply,
     saved_replies,
     thank_template,
 )
-from alerts.sla import sla_status
-from models.base import SENTIMENTS, URGENCY_CATEGORIES
-from monitor.cli.common import config_options, fail, load
-from monitor.settings import Settings
-from monitor.storage import Database
-from monitor.storage.schema import ReplyRow, utcnow
-from monitor.textsafe import cut, for_terminal
+from monitor.queue.sla import sla_status
 
 VIEWS = {"open": OPEN_STATUSES, "mine": ("claimed", "replied"), "replied": ("replied",),
          "closed": ("resolved", "not_relevant"), "all": ("new", "claimed", "replied", "resolved", "not_relevant",
@@ -152,9 +152,9 @@ def _send(settings: Settings, db: Database, item_id: int, actor: str, text: str,
     click.echo(f"reply {reply.id} queued ({check.length} characters as {mention.network} counts them)")  # type: ignore[attr-defined]
     if not send_now:
         return
-    from alerts.replies import ReplyNotifier
     from monitor.pipeline import build_sources
     from monitor.pipeline.deliver import Deliverer
+    from monitor.queue.replies import ReplyNotifier
 
     sources, _ = build_sources(settings)
     Deliverer(db, {"reply": ReplyNotifier(db, sources)}, messages_per_second=settings.slack.messages_per_second,
@@ -296,8 +296,8 @@ def serve(config_path: Path, database_url: str | None, host: str | None, port: i
     """Serve the reply queue's web page."""
     import uvicorn
 
+    from core.settings import Secrets
     from monitor.pipeline import build_sources
-    from monitor.settings import Secrets
     from monitor.web import create_app
 
     settings, db = load(config_path, database_url)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from core.textsafe import cut, for_terminal
 from monitor.cli.common import config_options, fail, load
-from monitor.textsafe import cut, for_terminal
 
 #: Usage kinds that are posts read (what X bills per post; what Reddit returns per listing).
 READ_KINDS = ("post_read", "owned_read", "listing")
@@ -36,8 +36,8 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
     if ctx.invoked_subcommand is not None:
         ctx.obj = (config_path, database_url)
         return
-    from monitor.storage.schema import SourceStateRow
-    from monitor.storage.sources_tables import usage_since
+    from core.storage.schema import SourceStateRow
+    from core.storage.sources_tables import usage_since
 
     settings, db = load(config_path, database_url)
     now = datetime.now(UTC)
@@ -88,7 +88,7 @@ def enable(obj: tuple[Path, str | None], name: str) -> None:
 @click.pass_obj
 def query(obj: tuple[Path, str | None], brand_name: str | None) -> None:
     """Show each brand's query as X and Reddit receive it."""
-    from sources.query import QueryError, parse_query
+    from core.query import QueryError, parse_query
 
     settings, _ = load(*obj)
     brands = [b for b in settings.brands if brand_name in (None, b.name)]

@@ -10,14 +10,14 @@ import click
 import yaml
 from tqdm import tqdm
 
-from alerts.queue import format_due, list_queue, minutes_left
 from alerts.slack_loopback import SlackLoopback, message_as_text
+from core.settings import Secrets, Settings, parse_settings
+from core.storage import Database
+from core.storage.schema import utcnow
+from core.textsafe import cut, for_terminal
 from monitor.demo import DEMO_CONFIG, SAMPLE_STREAM
 from monitor.pipeline import Pipeline
-from monitor.settings import Secrets, Settings, parse_settings
-from monitor.storage import Database
-from monitor.storage.schema import utcnow
-from monitor.textsafe import cut, for_terminal
+from monitor.queue.items import format_due, list_queue, minutes_left
 
 
 def demo_settings(*, database_url: str, slack_base_url: str, classifier: str | None = None,

@@ -10,15 +10,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from alerts import build_channel
 from alerts.base import Notifier
+from core.settings import Secrets, Settings
+from core.storage import Database
+from core.storage.schema import utcnow
 from models.base import Classifier
 from monitor.pipeline.classify import QueryMatchers, classify_pending
 from monitor.pipeline.deliver import Deliverer
 from monitor.pipeline.ingest import PollOutcome, poll_source
 from monitor.pipeline.route import route_pending
-from monitor.settings import Secrets, Settings
-from monitor.storage import Database
-from monitor.storage.schema import utcnow
 from sources.base import Source, SourceError
 
 if TYPE_CHECKING:
@@ -62,14 +63,12 @@ def build_notifiers(settings: Settings, secrets: Secrets, *, db: Database | None
     """Build the delivery channels the settings turn on; public replies need the database and the sources."""
     notifiers: dict[str, Notifier] = {}
     if db is not None and sources is not None:
-        from alerts.replies import ReplyNotifier
+        from monitor.queue.replies import ReplyNotifier
 
         notifiers["reply"] = ReplyNotifier(db, sources)
     if settings.slack.enabled:
-        from alerts.slack import SlackNotifier
-
         token = secrets.slack_bot_token.get_secret_value() if secrets.slack_bot_token else None
-        notifiers["slack"] = SlackNotifier(token=token, base_url=settings.slack.base_url)
+        notifiers["slack"] = build_channel("slack", token=token, base_url=settings.slack.base_url)
     return notifiers
 
 
@@ -119,7 +118,7 @@ class Pipeline:
 
     def poll(self, source_name: str) -> PollOutcome:
         """Poll one source, store what it returned and add the API usage it counted to today's total."""
-        from monitor.storage.sources_tables import drain_source_usage
+        from core.storage.sources_tables import drain_source_usage
 
         source = self.sources[source_name]
         outcome = poll_source(self.db, source, now=self.clock())
@@ -128,8 +127,8 @@ class Pipeline:
 
     def sweep(self, source_name: str) -> SweepOutcome:
         """Purge the source's stored posts that were deleted on its network (Reddit's terms)."""
+        from core.storage.sources_tables import drain_source_usage
         from monitor.pipeline.sweep import sweep_deleted
-        from monitor.storage.sources_tables import drain_source_usage
 
         source = self.sources[source_name]
         outcome = sweep_deleted(self.db, source, now=self.clock())  # type: ignore[arg-type]
@@ -147,7 +146,7 @@ class Pipeline:
 
     def detect_spikes(self) -> int:
         """Check each brand's volume and negative share against its baseline; queue spike messages."""
-        from alerts.spikes import check_spikes
+        from monitor.pipeline.route.spikes import check_spikes
 
         return check_spikes(self.db, self.settings, now=self.clock())
 
@@ -163,7 +162,7 @@ class Pipeline:
 def _query_matchers(settings: Settings) -> QueryMatchers | None:
     """Build each brand's local query matcher when the query module is available."""
     try:
-        from sources.query import compile_matcher  # type: ignore[import-not-found]
+        from core.query import compile_matcher  # type: ignore[import-not-found]
     except ImportError:
         return None
     return {brand.name: compile_matcher(brand.query) for brand in settings.brands}

@@ -7,12 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 
+from core.settings import SlaSettings
+from core.storage import Database, insert_ignore
+from core.storage.schema import ClassificationRow, MentionRow
 from models.base import Classifier, Post
-from monitor.settings import SlaSettings
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import ClassificationRow, MentionRow
+from monitor.pipeline.claim import claim_batches
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +38,18 @@ def classify_pending(
     stored, so several workers classify different mentions at the same time.
     """
     done = 0
-    # each batch starts after the last one, so a long backlog is scanned once, not once per batch
-    after_id = 0
-    while limit is None or done < limit:
-        size = batch_size if limit is None else min(batch_size, limit - done)
-        query = (
+
+    def undone(after_id: int) -> Select[Any]:
+        return (
             select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand, MentionRow.network,
                    MentionRow.conversation_id, MentionRow.parent_id)
             .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
             .where(ClassificationRow.mention_id.is_(None), MentionRow.id > after_id)
             .order_by(MentionRow.id)
-            .limit(size)
         )
-        if skip_locked and db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=MentionRow)
-        with db.session() as claim:
-            pending = claim.execute(query).all()
-            if not pending:
-                break
-            stored = _store_scores(claim, classifier, sla, pending, now=now, matchers=matchers)
-        done += stored
-        after_id = pending[-1][0]
-        if len(pending) < size:
-            break
+
+    for claim, pending in claim_batches(db, undone, batch_size=batch_size, limit=limit, skip_locked=skip_locked):
+        done += _store_scores(claim, classifier, sla, pending, now=now, matchers=matchers)
     if done:
         log.info("classified %d mentions with %s", done, classifier.name)
     return done

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -29,9 +28,9 @@ from sqlalchemy import case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from alerts.base import DeliveryError, Notifier
-from monitor.domain import Delivery
-from monitor.storage import Database
-from monitor.storage.schema import OutboxRow, UTCDateTime
+from core.domain import Delivery
+from core.storage import Database
+from core.storage.schema import OutboxRow, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -62,24 +61,6 @@ def retry_delay_s(attempts: int) -> float:
 
 def _revision(payload: Mapping[str, Any]) -> int:
     return int(payload.get("rev") or 0)
-
-
-def rearm(session: Session, outbox_id: int, payload: Mapping[str, Any], *, now: datetime) -> None:
-    """Replace a row's content; a sent row becomes pending again so its message is edited, not reposted."""
-    content = {**payload, "rev": secrets.randbits(31)}  # a 32-bit integer in SQL on every backend
-    was_sent = OutboxRow.status == "sent"
-    session.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == outbox_id, OutboxRow.status != "dead")
-        .values(
-            payload=content,
-            status=case((was_sent, "pending"), else_=OutboxRow.status),
-            next_attempt_at=case((was_sent, literal(now, UTCDateTime())), else_=OutboxRow.next_attempt_at),
-            attempts=case((was_sent, 0), else_=OutboxRow.attempts),
-            last_error=case((was_sent, None), else_=OutboxRow.last_error),
-        )
-        .execution_options(synchronize_session=False)
-    )
 
 
 def _delivery(row: OutboxRow, payload: Mapping[str, Any] | None = None) -> Delivery:

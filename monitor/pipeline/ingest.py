@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from monitor.domain import Batch, Mention
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import MentionRow, SourceStateRow
+from core.domain import Batch, Mention
+from core.storage import Database, insert_ignore
+from core.storage.schema import MentionRow, SourceStateRow
 from sources.base import FatalSourceError, RateLimited, RetriableError, Source, SourceError
 
 log = logging.getLogger(__name__)

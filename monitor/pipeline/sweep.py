@@ -16,9 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, select, update
 
-from monitor.storage import Database, insert_ignore
-from monitor.storage.schema import AlertRow, MentionRow, OutboxRow, ReplyRow
-from monitor.storage.sources_tables import MentionCheckRow
+from core.storage import Database, insert_ignore
+from core.storage.schema import AlertRow, MentionRow, OutboxRow, ReplyRow
+from core.storage.sources_tables import MentionCheckRow
 from sources.base import SourceError
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
-from alerts.queue import audit
-from monitor.storage import Database
-from monitor.storage.queue_tables import ROLES, UserRow
-from monitor.storage.schema import utcnow
+from core.storage import Database
+from core.storage.queue_tables import ROLES, UserRow
+from core.storage.schema import utcnow
+from monitor.queue.items import audit
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,11 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from alerts.context import ThreadState, customer_context, mark_seen
-from alerts.queue import (
+from core.storage.queue_tables import ROLES
+from core.storage.schema import ReplyRow
+from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.queue.context import ThreadState, customer_context, mark_seen
+from monitor.queue.items import (
     OPEN_STATUSES,
     ItemNotFound,
     QueueError,
@@ -23,7 +26,7 @@ from alerts.queue import (
     set_status,
     wake_snoozed,
 )
-from alerts.replies import (
+from monitor.queue.replies import (
     ReplyCheck,
     ReplyRefused,
     ThreadChanged,
@@ -34,11 +37,9 @@ from alerts.replies import (
     saved_replies,
     thank_template,
 )
-from alerts.sla import sla_status
-from models.base import SENTIMENTS, URGENCY_CATEGORIES
-from monitor.storage.queue_tables import ROLES
-from monitor.storage.schema import ReplyRow
-from monitor.web.app import (
+from monitor.queue.sla import sla_status
+from monitor.web.auth import User, UserError, add_user, authenticate, list_users, load_user, new_csrf_token
+from monitor.web.context import (
     AdminUser,
     CurrentUser,
     ctx,
@@ -48,7 +49,6 @@ from monitor.web.app import (
     require_csrf,
     safe_next,
 )
-from monitor.web.auth import User, UserError, add_user, authenticate, list_users, load_user, new_csrf_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -251,7 +251,7 @@ def audit_page(request: Request, user: AdminUser) -> Response:
 @router.get("/admin")
 def admin_page(request: Request, user: AdminUser) -> Response:
     """Show users and saved replies, with forms to add them."""
-    from monitor.storage.queue_tables import SavedReplyRow
+    from core.storage.queue_tables import SavedReplyRow
 
     with ctx(request).db.session() as session:
         stored = session.execute(select(SavedReplyRow).order_by(SavedReplyRow.name)).scalars().all()

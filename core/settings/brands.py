@@ -1,0 +1,48 @@
+"""Settings for brands, sources and the classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from core.settings.base import _Model
+
+
+class BrandSettings(_Model):
+    """A brand to watch: its boolean query, its own accounts, its competitors, its urgent phrases."""
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=512)
+    #: The brand's own account per network, e.g. {x: KestrelMobile}; posts that summon it can be answered.
+    handles: dict[str, str] = Field(default_factory=dict)
+    #: Names of other configured brands this one is compared with in the digest.
+    competitors: list[str] = Field(default_factory=list)
+    #: A competitor is tracked for share of voice only: no alerts, no queue.
+    own: bool = True
+    urgency_keywords: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        from core.query import parse_query  # the one parser every network and the local matcher share
+
+        parse_query(value)  # a QueryError is a ValueError: "unbalanced parenthesis at column 14"
+        return value
+
+class SourceSettings(_Model):
+    """One poller: which network, for which brand, how often."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    type: str
+    brand: str
+    enabled: bool = True
+    poll_interval_s: float = Field(default=60.0, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+class ClassifierSettings(_Model):
+    """Which classifier scores posts, and its options."""
+
+    kind: str = "transformer"
+    options: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(default=64, gt=0)

@@ -1,0 +1,40 @@
+"""Credentials, read from the environment only."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, SecretStr
+
+
+class Secrets(BaseModel):
+    """Credentials, read from the environment only and never logged."""
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    #: App-level token (xapp-...) for Socket Mode: `brandmon alerts listen`.
+    slack_app_token: SecretStr | None = None
+    #: X: an app-only bearer token for reads; the four OAuth 1.0a user-context keys to read mentions and reply.
+    x_bearer_token: SecretStr | None = None
+    x_consumer_key: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    x_access_token_secret: SecretStr | None = None
+    #: Reddit "script" app: client id and secret, plus the account's username and password (or a refresh token).
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    reddit_username: SecretStr | None = None
+    reddit_password: SecretStr | None = None
+    reddit_refresh_token: SecretStr | None = None
+    web_session_secret: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Secrets:
+        """Read every secret from `BRANDMON_*` environment variables."""
+        env = os.environ if environ is None else environ
+        values = {
+            field: SecretStr(env[f"BRANDMON_{field.upper()}"])
+            for field in cls.model_fields
+            if env.get(f"BRANDMON_{field.upper()}")
+        }
+        return cls(**values)

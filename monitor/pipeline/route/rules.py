@@ -1,0 +1,116 @@
+"""Routing: which Slack channels hear about a post, and whether it needs a responder."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from core.settings import QuietHours, RouteRule, SlackSettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingFacts:
+    """What routing rules look at for one classified post."""
+
+    brand: str
+    network: str
+    sentiment: str
+    complaint: bool
+    urgency_category: str
+    urgency_score: float
+    author_followers: int | None
+    author_verified: bool
+    language: str | None
+    needs_human: bool
+    text: str
+
+
+def rule_matches(rule: RouteRule, facts: RoutingFacts) -> bool:
+    """Return True when every condition the rule sets holds for `facts`."""
+    if rule.brands is not None and facts.brand not in rule.brands:
+        return False
+    if rule.networks is not None and facts.network not in rule.networks:
+        return False
+    if rule.sentiments is not None and facts.sentiment not in rule.sentiments:
+        return False
+    if rule.complaint is not None and facts.complaint != rule.complaint:
+        return False
+    if rule.urgency_categories is not None and facts.urgency_category not in rule.urgency_categories:
+        return False
+    if facts.urgency_score < rule.min_urgency:
+        return False
+    if rule.min_followers is not None and (facts.author_followers or 0) < rule.min_followers:
+        return False
+    if rule.verified_only and not facts.author_verified:
+        return False
+    return not (rule.languages is not None and (facts.language or "und") not in rule.languages)
+
+
+def matching_rules(rules: Sequence[RouteRule], facts: RoutingFacts) -> list[RouteRule]:
+    """Return the rules that match in config order, stopping at the first match without `keep_matching`."""
+    matched = []
+    for rule in rules:
+        if rule_matches(rule, facts):
+            matched.append(rule)
+            if not rule.keep_matching:
+                break
+    return matched
+
+
+def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
+    """Decide whether a post needs a responder: "respond", "thank", or None for no queue item."""
+    if facts.needs_human or facts.complaint or facts.sentiment == "negative":
+        return "respond"
+    if urgency_level in ("critical", "high"):
+        return "respond"
+    if "?" in facts.text:
+        return "respond"
+    if facts.sentiment == "positive":
+        return "thank"
+    return None
+
+
+def quiet_until(hours: QuietHours, now: datetime) -> datetime | None:
+    """Return when the quiet period `now` falls in ends (UTC), or None outside quiet hours."""
+    zone = ZoneInfo(hours.timezone)
+    local = now.astimezone(zone)
+    start, end = time.fromisoformat(hours.start), time.fromisoformat(hours.end)
+    if start == end:
+        return None
+    # a period that crosses midnight began yesterday for the small hours of today
+    for offset in (0, -1):
+        day = local.date() + timedelta(days=offset)
+        begins = datetime.combine(day, start, zone)
+        ends = datetime.combine(day + timedelta(days=1 if end < start else 0), end, zone)
+        if begins.weekday() in hours.days and begins <= local < ends:
+            return ends.astimezone(UTC)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class QuietDecision:
+    """What quiet hours say about one notification: send now, hold until a time, or drop."""
+
+    hold_until: datetime | None = None
+    drop: bool = False
+    reason: str | None = None
+
+
+def quiet_decision(slack: SlackSettings, channel: str, now: datetime, urgency_score: float) -> QuietDecision:
+    """Decide whether a notification to `channel` waits for the end of its quiet hours."""
+    for hours in slack.quiet_hours:
+        if hours.channel != channel:
+            continue
+        ends = quiet_until(hours, now)
+        if ends is None or urgency_score >= hours.break_urgency:
+            continue
+        reason = (
+            f"quiet hours in {channel} until {ends.isoformat()} "
+            f"(urgency {urgency_score:.2f} < {hours.break_urgency:.2f})"
+        )
+        return QuietDecision(
+            hold_until=None if hours.action == "drop" else ends, drop=hours.action == "drop", reason=reason
+        )
+    return QuietDecision()

@@ -1,0 +1,1 @@
+"""The reply queue: items, replies, context and SLA."""

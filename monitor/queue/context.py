@@ -1,0 +1,177 @@
+"""The customer's context beside a post: earlier posts, earlier replies, sentiment over time, the thread.
+
+It also records what a responder has seen of a thread (`mark_seen`), so a reply can be refused when the
+thread moved on after they opened it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from core.storage import Database, insert_ignore
+from core.storage.queue_tables import ThreadViewRow
+from core.storage.schema import ClassificationRow, MentionRow, ReplyRow, utcnow
+
+SENTIMENT_VALUE = {"negative": -1, "neutral": 0, "positive": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPost:
+    """A post shown beside the one being answered, with its sentiment when scored."""
+
+    mention_id: int
+    network: str
+    author_handle: str
+    author_name: str
+    text: str
+    url: str
+    created_at: datetime
+    sentiment: str | None
+    is_current: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContextReply:
+    """A reply the team wrote to this customer (or in this thread), and whether it went out."""
+
+    reply_id: int
+    mention_id: int
+    author: str
+    text: str
+    status: str
+    url: str | None
+    created_at: datetime
+    posted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """What identifies the thread's state: the newest post in it and the number of replies to it."""
+
+    newest_mention_id: int
+    reply_count: int
+
+    def differences(self, seen: ThreadState) -> str:
+        """Say in words what changed since `seen`."""
+        parts = []
+        if self.newest_mention_id != seen.newest_mention_id:
+            parts.append("new posts arrived in the thread")
+        if self.reply_count != seen.reply_count:
+            change = self.reply_count - seen.reply_count
+            parts.append(f"{abs(change)} {'reply was' if abs(change) == 1 else 'replies were'} "
+                         f"{'added' if change > 0 else 'removed'}")
+        return " and ".join(parts) or "nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerContext:
+    """Everything a responder should know about the person before answering."""
+
+    thread: list[ContextPost]
+    earlier_posts: list[ContextPost]
+    earlier_replies: list[ContextReply]
+    #: (time, sentiment) of every scored post by this person, oldest first.
+    sentiment_over_time: list[tuple[datetime, str]]
+    sentiment_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sentiment_trend(self) -> str:
+        """Return the person's sentiment, oldest to newest, as one symbol per post (- 0 +)."""
+        return "".join({"negative": "-", "neutral": "0", "positive": "+"}.get(s, "?")
+                       for _, s in self.sentiment_over_time)
+
+
+def _posts(
+    session: Session, condition: object, *, current_id: int, limit: int, newest_first: bool
+) -> list[ContextPost]:
+    order = MentionRow.created_at.desc() if newest_first else MentionRow.created_at
+    rows = session.execute(
+        select(MentionRow, ClassificationRow.sentiment)
+        .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+        .where(condition)  # type: ignore[arg-type]
+        .order_by(order, MentionRow.id)
+        .limit(limit)
+    ).all()
+    return [ContextPost(m.id, m.network, m.author_handle, m.author_name, m.text, m.url, m.created_at, sentiment,
+                        is_current=m.id == current_id) for m, sentiment in rows]
+
+
+def _thread_condition(mention: MentionRow) -> object:
+    if mention.conversation_id:
+        return (MentionRow.network == mention.network) & or_(
+            MentionRow.conversation_id == mention.conversation_id, MentionRow.external_id == mention.conversation_id)
+    return MentionRow.id == mention.id
+
+
+def _replies(session: Session, condition: object, *, limit: int) -> list[ContextReply]:
+    rows = session.execute(
+        select(ReplyRow).join(MentionRow, MentionRow.id == ReplyRow.mention_id)
+        .where(condition)  # type: ignore[arg-type]
+        .order_by(ReplyRow.created_at.desc(), ReplyRow.id.desc()).limit(limit)
+    ).scalars().all()
+    return [ContextReply(r.id, r.mention_id, r.author, r.text, r.status, r.url, r.created_at, r.posted_at)
+            for r in rows]
+
+
+def customer_context(db: Database, mention_id: int, *, limit: int = 20) -> CustomerContext:
+    """Return the thread, the person's earlier posts and replies to them, and their sentiment over time."""
+    with db.session() as session:
+        mention = session.get(MentionRow, mention_id)
+        if mention is None:
+            raise LookupError(f"no post {mention_id}")
+        same_person = (MentionRow.network == mention.network) & (MentionRow.author_handle == mention.author_handle)
+        thread = _posts(session, _thread_condition(mention), current_id=mention.id, limit=200, newest_first=False)
+        earlier = _posts(session, same_person & (MentionRow.id != mention.id)
+                         & (MentionRow.created_at <= mention.created_at),
+                         current_id=mention.id, limit=limit, newest_first=True)
+        replies = _replies(session, same_person | _thread_condition(mention), limit=limit)
+        history = session.execute(
+            select(MentionRow.created_at, ClassificationRow.sentiment)
+            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+            .where(same_person).order_by(MentionRow.created_at, MentionRow.id).limit(500)
+        ).all()
+    over_time = [(when, sentiment) for when, sentiment in history]
+    return CustomerContext(thread=thread, earlier_posts=earlier, earlier_replies=replies,
+                           sentiment_over_time=over_time,
+                           sentiment_counts=dict(Counter(sentiment for _, sentiment in over_time)))
+
+
+def thread_state(session: Session, mention: MentionRow) -> ThreadState:
+    """Return the current state of the thread `mention` belongs to."""
+    condition = _thread_condition(mention)
+    newest = session.execute(select(func.max(MentionRow.id)).where(condition)).scalar()  # type: ignore[arg-type]
+    replies = session.execute(
+        select(func.count(ReplyRow.id)).join(MentionRow, MentionRow.id == ReplyRow.mention_id)
+        .where(condition, ReplyRow.status != "failed")  # type: ignore[arg-type]
+    ).scalar()
+    return ThreadState(int(newest or mention.id), int(replies or 0))
+
+
+def mark_seen(db: Database, item_id: int, mention_id: int, actor: str, *, now: datetime | None = None) -> ThreadState:
+    """Record that `actor` has now seen the thread of an item as it stands; return that state."""
+    now = now or utcnow()
+    with db.session() as session:
+        mention = session.get(MentionRow, mention_id)
+        if mention is None:
+            raise LookupError(f"no post {mention_id}")
+        state = thread_state(session, mention)
+        inserted = insert_ignore(session, ThreadViewRow, [{
+            "queue_item_id": item_id, "actor": actor, "newest_mention_id": state.newest_mention_id,
+            "reply_count": state.reply_count, "seen_at": now}], conflict=("queue_item_id", "actor"), returning=("id",))
+        if not inserted:
+            view = session.execute(select(ThreadViewRow).where(
+                ThreadViewRow.queue_item_id == item_id, ThreadViewRow.actor == actor)).scalar_one()
+            view.newest_mention_id, view.reply_count, view.seen_at = state.newest_mention_id, state.reply_count, now
+    return state
+
+
+def seen_state(session: Session, item_id: int, actor: str) -> ThreadState | None:
+    """Return what `actor` last saw of an item's thread, or None if they never opened it."""
+    view = session.execute(select(ThreadViewRow).where(
+        ThreadViewRow.queue_item_id == item_id, ThreadViewRow.actor == actor)).scalar()
+    return None if view is None else ThreadState(view.newest_mention_id, view.reply_count)

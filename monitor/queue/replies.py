@@ -1,0 +1,335 @@
+"""Public replies: drafting from saved replies, per-network checks, queueing through the outbox, posting.
+
+A reply is written by a responder who holds the item's claim and has seen its thread as it stands now; it is
+stored as a `replies` row plus an outbox row of kind "reply". `ReplyNotifier` delivers that row by calling the
+post's source's `reply(mention, text)` and stores the posted reply's id and URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import select, update
+
+from alerts.base import DeliveryError, Notifier
+from core.domain import Delivery, Mention, ReplyPath
+from core.outbox import enqueue
+from core.settings import SavedReplySettings
+from core.storage import Database
+from core.storage.queue_tables import SavedReplyRow
+from core.storage.schema import MentionRow, OutboxRow, QueueItemRow, ReplyRow, utcnow
+from monitor.queue.context import ThreadState, mark_seen, seen_state, thread_state
+from monitor.queue.items import QueueConflict, QueueError, audit
+from sources.base import FatalSourceError, RateLimited, ReplyNotSupported, Source, SourceError
+
+log = logging.getLogger(__name__)
+
+#: Characters a reply may use per network (X counts weighted characters, see `weighted_length`).
+LENGTH_LIMITS = {"x": 280, "reddit": 10_000}
+#: X shortens every link to t.co, which counts as 23 characters whatever the URL's length.
+X_URL_LENGTH = 23
+_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|uk|ly)"
+                  r"(?:/[^\s<>]*)?")
+#: twitter-text v3: code points in these ranges count 1, everything else (CJK, emoji...) counts 2.
+_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+_VARIABLE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+VARIABLES = ("first_name", "name", "handle", "brand")
+DEFAULT_THANKS = "Thank you, {first_name}! We're so glad to hear it."
+
+
+class ReplyRefused(QueueError):
+    """The reply cannot be sent as it is; the message says why."""
+
+
+class ThreadChanged(QueueConflict):
+    """The thread moved on after the responder opened it; they must see it before replying."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyCheck:
+    """A draft checked against its network: weighted length, limit, blocking errors and warnings."""
+
+    network: str
+    length: int
+    limit: int | None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Return True when nothing blocks sending."""
+        return not self.errors
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReply:
+    """A saved reply offered for a post."""
+
+    name: str
+    text: str
+    origin: str  # "config" or "database"
+
+
+def _x_char_weight(char: str) -> int:
+    code = ord(char)
+    return 1 if any(low <= code <= high for low, high in _X_LIGHT_RANGES) else 2
+
+
+def weighted_length(text: str, network: str) -> int:
+    """Return the length the network counts: on X links count 23 and wide characters count 2."""
+    text = unicodedata.normalize("NFC", text)
+    if network != "x":
+        return len(text)
+    length, last = 0, 0
+    for match in _URL.finditer(text):
+        length += sum(_x_char_weight(c) for c in text[last:match.start()]) + X_URL_LENGTH
+        last = match.end()
+    return length + sum(_x_char_weight(c) for c in text[last:])
+
+
+def check_reply(text: str, network: str) -> ReplyCheck:
+    """Check a draft for `network`: empty, too long, and a link on X (it counts 23 and costs more)."""
+    limit = LENGTH_LIMITS.get(network)
+    length = weighted_length(text, network)
+    errors, warnings = [], []
+    if not text.strip():
+        errors.append("the reply is empty")
+    if limit is not None and length > limit:
+        errors.append(f"the reply is {length} characters as {network} counts them; the limit is {limit}")
+    if network == "x" and _URL.search(text):
+        warnings.append(f"the reply has a link: X counts each link as {X_URL_LENGTH} characters, and posting a link "
+                        "costs more under the X API's pricing")
+    return ReplyCheck(network, length, limit, errors, warnings)
+
+
+def first_name(author_name: str, handle: str) -> str:
+    """Return the first word of a display name when it looks like a name, else the @handle."""
+    for word in author_name.split():
+        letters = "".join(ch for ch in word if ch.isalpha() or ch in "-'")
+        if letters and letters[0].isalpha():
+            return letters
+    return f"@{handle}"
+
+
+def render_saved_reply(template: str, *, author_name: str, handle: str, brand: str) -> str:
+    """Fill `{first_name}`, `{name}`, `{handle}` and `{brand}` into a saved reply; `{{`/`}}` are literal braces."""
+    values = {"first_name": first_name(author_name, handle), "name": author_name.strip() or f"@{handle}",
+              "handle": f"@{handle}", "brand": brand}
+
+    def fill(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1).strip()
+        if name not in values:
+            raise ReplyRefused(f"unknown variable {{{name}}} in saved reply; known: "
+                               + ", ".join(f"{{{v}}}" for v in VARIABLES))
+        return values[name]
+
+    return _VARIABLE.sub(fill, template)
+
+
+def saved_replies(
+    db: Database, configured: Sequence[SavedReplySettings], *, network: str, kind: str, brand: str
+) -> list[SavedReply]:
+    """Return the saved replies that fit a post: from the config file first, then those added in the web page."""
+    found = [SavedReply(s.name, s.text, "config") for s in configured
+             if (s.kind in (None, kind)) and (s.networks is None or network in s.networks)]
+    with db.session() as session:
+        rows = session.execute(select(SavedReplyRow).order_by(SavedReplyRow.name)).scalars().all()
+    found += [SavedReply(r.name, r.text, "database") for r in rows
+              if r.kind in (None, kind) and r.network in (None, network) and r.brand in (None, brand)]
+    return found
+
+
+def add_saved_reply(db: Database, *, name: str, text: str, actor: str, brand: str | None = None,
+                    network: str | None = None, kind: str | None = None, now: datetime | None = None) -> int:
+    """Store a saved reply after checking its variables; return its id."""
+    render_saved_reply(text, author_name="Test", handle="test", brand=brand or "brand")
+    now = now or utcnow()
+    with db.session() as session:
+        if session.execute(select(SavedReplyRow.id).where(SavedReplyRow.name == name)).scalar() is not None:
+            raise ReplyRefused(f"a saved reply called {name!r} already exists")
+        row = SavedReplyRow(name=name, text=text, brand=brand, network=network, kind=kind, created_by=actor,
+                            created_at=now)
+        session.add(row)
+        session.flush()
+        audit(session, actor=actor, action="saved_reply_added", at=now, detail={"name": name})
+        return row.id
+
+
+def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datetime | None = None,
+                seen: ThreadState | None = None) -> ReplyRow:
+    """Queue a public reply to an item through the outbox; refuse unless it can and should go out as it is.
+
+    `seen` is the thread state the responder's form was rendered with; it must match as well as the last
+    state recorded for them by `mark_seen`.
+    """
+    now = now or utcnow()
+    with db.session() as session:
+        item = session.get(QueueItemRow, item_id)
+        if item is None:
+            raise ReplyRefused(f"no queue item {item_id}")
+        mention = session.get(MentionRow, item.mention_id)
+        assert mention is not None
+        check = check_reply(text, mention.network)
+        if not check.ok:
+            raise ReplyRefused("; ".join(check.errors))
+        if mention.reply_path != ReplyPath.API:
+            reason = mention.reply_path_reason or "the network does not allow it"
+            verb = "open the post in the app to answer it" if mention.reply_path == ReplyPath.OPEN_IN_APP else "blocked"
+            raise ReplyRefused(f"this post cannot be answered through brandmon ({verb}): {reason}")
+        if item.claimed_by != actor or item.lease_until is None or item.lease_until <= now \
+                or item.status not in ("claimed", "replied"):
+            raise QueueConflict(f"claim item {item_id} before replying (it is {item.status}"
+                                + (f", held by {item.claimed_by}" if item.claimed_by else "") + ")")
+        pending = session.execute(
+            select(ReplyRow.id).join(OutboxRow, OutboxRow.id == ReplyRow.outbox_id)
+            .where(ReplyRow.queue_item_id == item_id, ReplyRow.status.in_(("queued", "sending")),
+                   OutboxRow.status.in_(("pending", "sending")))).scalar()
+        if pending is not None:
+            raise ReplyRefused(f"reply {pending} to this item is still on its way; wait for it to post")
+        current = thread_state(session, mention)
+        recorded = seen_state(session, item_id, actor)
+        if recorded is None:
+            raise ThreadChanged("open the item and read its thread before replying")
+        for state in (recorded, seen or recorded):
+            if state != current:
+                raise ThreadChanged(f"the thread changed after you opened it ({current.differences(state)}); "
+                                    "reload it and read what is new before sending")
+        # the lease and version are re-checked in the UPDATE, so a claim lost meanwhile cannot slip through
+        touched = session.execute(
+            update(QueueItemRow)
+            .where(QueueItemRow.id == item_id, QueueItemRow.version == item.version,
+                   QueueItemRow.claimed_by == actor, QueueItemRow.lease_until > now)
+            .values(version=item.version + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if touched != 1:
+            raise QueueConflict(f"item {item_id} changed while the reply was being queued; reload it")
+        reply = ReplyRow(queue_item_id=item_id, mention_id=mention.id, author=actor, text=text, status="queued",
+                         created_at=now)
+        session.add(reply)
+        session.flush()
+        reply.outbox_id, _ = enqueue(
+            session, kind=ReplyNotifier.kind, channel=mention.source_name, dedupe_key=f"reply:{reply.id}",
+            payload={"reply_id": reply.id, "queue_item_id": item_id, "mention_id": mention.id,
+                     "network": mention.network, "external_id": mention.external_id},
+            now=now,
+        )
+        audit(session, actor=actor, action="reply_queued", at=now, item_id=item_id, mention_id=mention.id,
+              detail={"reply_id": reply.id, "outbox_id": reply.outbox_id, "text": text, "warnings": check.warnings})
+        return reply
+
+
+def thank_template(configured: Sequence[SavedReplySettings], network: str) -> str:
+    """Return the first configured thank-you that fits the network, or a plain one."""
+    for saved in configured:
+        if saved.kind == "thank" and (saved.networks is None or network in saved.networks):
+            return saved.text
+    return DEFAULT_THANKS
+
+
+def mention_from_row(row: MentionRow) -> Mention:
+    """Rebuild the `Mention` a source produced from its stored row."""
+    return Mention(
+        network=row.network, external_id=row.external_id, author_handle=row.author_handle,
+        author_name=row.author_name, text=row.text, created_at=row.created_at, url=row.url, language=row.language,
+        author_followers=row.author_followers, author_verified=row.author_verified,
+        conversation_id=row.conversation_id, parent_id=row.parent_id, reply_path=ReplyPath(row.reply_path),
+        reply_path_reason=row.reply_path_reason, raw=row.raw or {},
+    )
+
+
+class ReplyNotifier(Notifier):
+    """Deliver outbox rows of kind "reply" through the post's source and store what was posted."""
+
+    kind: ClassVar[str] = "reply"
+
+    def __init__(self, db: Database, sources: Mapping[str, Source], *, clock: Any = utcnow) -> None:
+        self.db = db
+        self.sources = dict(sources)
+        self.clock = clock
+
+    def redacted(self) -> dict[str, Any]:
+        """Describe the notifier: which sources it can post through."""
+        return {"kind": self.kind, "sources": sorted(self.sources)}
+
+    def send(self, delivery: Delivery) -> dict[str, Any]:
+        """Post one queued reply; a reply already posted (a retry after a crash) is not posted again."""
+        reply_id = int(delivery.payload["reply_id"])
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            if reply is None:
+                raise DeliveryError(f"reply {reply_id} no longer exists", permanent=True)
+            if reply.status == "posted":
+                return _result(reply)
+            mention_row = session.get(MentionRow, reply.mention_id)
+            assert mention_row is not None
+            mention, text, source_name = mention_from_row(mention_row), reply.text, mention_row.source_name
+            reply.status = "sending"
+        source = self.sources.get(source_name)
+        if source is None:
+            return self._fail(reply_id, f"source {source_name!r} is not running here, so it cannot post", True)
+        try:
+            posted = source.reply(mention, text)
+        except ReplyNotSupported as exc:
+            return self._fail(reply_id, str(exc), True)
+        except RateLimited as exc:
+            wait_s = max(1.0, (exc.retry_at - self.clock()).total_seconds())
+            return self._fail(reply_id, str(exc), False, retry_after_s=wait_s)
+        except FatalSourceError as exc:
+            return self._fail(reply_id, str(exc), True)
+        except SourceError as exc:
+            return self._fail(reply_id, str(exc), False)
+        now = self.clock()
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            assert reply is not None
+            reply.status, reply.external_id, reply.url = "posted", posted.external_id, posted.url
+            reply.posted_at, reply.error = posted.posted_at, None
+            item = session.get(QueueItemRow, reply.queue_item_id)
+            if item is not None:
+                item.first_response_at = item.first_response_at or posted.posted_at
+                if item.status in ("new", "claimed", "snoozed"):
+                    item.status = "replied"
+                item.version += 1
+                item.updated_at = now
+            audit(session, actor=reply.author, action="reply_posted", at=now, item_id=reply.queue_item_id,
+                  mention_id=reply.mention_id, detail={"reply_id": reply_id, "external_id": posted.external_id,
+                                                       "url": posted.url})
+            log.info("reply %d posted as %s", reply_id, posted.external_id)
+            return _result(reply)
+
+    def find_sent(self, delivery: Delivery) -> dict[str, Any] | None:
+        """Return the stored result when the reply was posted and recorded before a crash."""
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, int(delivery.payload["reply_id"]))
+            return _result(reply) if reply is not None and reply.status == "posted" else None
+
+    def _fail(self, reply_id: int, error: str, permanent: bool, *, retry_after_s: float | None = None) -> Any:
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            assert reply is not None
+            reply.error = error
+            reply.status = "failed" if permanent else "queued"
+            if permanent:
+                audit(session, actor="brandmon", action="reply_failed", at=self.clock(), item_id=reply.queue_item_id,
+                      mention_id=reply.mention_id, detail={"reply_id": reply_id, "error": error})
+        log.warning("reply %d not posted: %s", reply_id, error)
+        raise DeliveryError(f"reply {reply_id}: {error}", permanent=permanent, retry_after_s=retry_after_s)
+
+
+def _result(reply: ReplyRow) -> dict[str, Any]:
+    return {"reply_id": reply.id, "external_id": reply.external_id, "url": reply.url,
+            "posted_at": reply.posted_at.isoformat() if reply.posted_at else None}
+
+
+__all__ = ["ReplyCheck", "ReplyNotifier", "ReplyRefused", "SavedReply", "ThreadChanged", "add_saved_reply",
+           "check_reply", "mark_seen", "queue_reply", "render_saved_reply", "saved_replies", "weighted_length"]

@@ -1,0 +1,148 @@
+"""What every page handler shares: the request's context, the signed-in user, CSRF, flash messages, rendering."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from core.settings import Settings
+from core.storage import Database
+from monitor.pipeline.deliver import Deliverer
+from monitor.queue.items import format_due, minutes_left
+from monitor.web.auth import User, csrf_matches, load_user, new_csrf_token
+
+log = logging.getLogger(__name__)
+
+
+HERE = Path(__file__).resolve().parent
+#: No script may run on these pages at all: even a string that escaped escaping could not execute.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class LoginRequired(Exception):
+    """The request needs a logged-in user; the handler sends the browser to the login page."""
+
+
+@dataclass
+class WebContext:
+    """What every page handler needs: settings, database, a reply deliverer, the clock."""
+
+    settings: Settings
+    db: Database
+    deliverer: Deliverer | None
+    clock: Callable[[], datetime]
+    templates: Environment
+
+    def now(self) -> datetime:
+        """Return the current time, UTC-aware."""
+        return self.clock()
+
+
+def _templates(settings: Settings) -> Environment:
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    zone = ZoneInfo(settings.sla.timezone)
+
+    def localtime(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    env.filters["localtime"] = localtime
+    env.filters["due"] = lambda due, now: format_due(minutes_left(due, now))
+    env.filters["words"] = lambda value: str(value).replace("_", " ")
+    return env
+
+
+def ctx(request: Request) -> WebContext:
+    """Return the application's context."""
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def current_user(request: Request) -> User:
+    """Return the logged-in user, or send the browser to the login page."""
+    user_id = request.session.get("uid")
+    user = load_user(ctx(request).db, int(user_id)) if user_id is not None else None
+    if user is None:
+        raise LoginRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    """Return the logged-in user if they are an admin; refuse everyone else."""
+    if not user.is_admin:
+        raise HTTPException(status_code=403, detail="only admins may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def csrf_token(request: Request) -> str:
+    """Return the session's CSRF token, creating one on first use."""
+    token = request.session.get("csrf")
+    if not token:
+        token = new_csrf_token()
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def require_csrf(request: Request) -> None:
+    """Refuse a form post whose CSRF token or Origin does not belong to this session and site."""
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        expected = f"{request.url.scheme}://{request.url.netloc}"
+        if origin.rstrip("/") != expected:
+            raise HTTPException(status_code=403, detail="cross-site form post refused")
+    form = await request.form()
+    if not csrf_matches(request.session.get("csrf"), str(form.get("csrf_token") or "")):
+        raise HTTPException(status_code=403, detail="the form's security token is missing or stale; reload the page")
+
+
+def flash(request: Request, kind: str, message: str) -> None:
+    """Queue a message for the next page this session renders."""
+    request.session.setdefault("flash", [])
+    request.session["flash"] = [*request.session["flash"], [kind, message]][-5:]
+
+
+def render(request: Request, template: str, *, user: User | None, status_code: int = 200, **values: Any) -> Response:
+    """Render a template with the user, CSRF token, flashed messages and the clock."""
+    context = ctx(request)
+    messages = request.session.pop("flash", [])
+    body = context.templates.get_template(template).render(
+        user=user, csrf_token=csrf_token(request), messages=messages, now=context.now(),
+        settings=context.settings, **values)
+    return HTMLResponse(body, status_code=status_code)
+
+
+def redirect(path: str) -> RedirectResponse:
+    """Redirect a form post to a page of this site (303, so the browser GETs it)."""
+    return RedirectResponse(path, status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """Return `target` if it is a path on this site, else "/", so a login link cannot send people elsewhere."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
