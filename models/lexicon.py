@@ -6,6 +6,8 @@ that `brandmon evaluate` reports beside the transformer.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -17,6 +19,7 @@ from models.urgency import UrgencyRules, urgency_score
 #: VADER's own recommended thresholds on the compound score.
 POSITIVE_FROM = 0.05
 NEGATIVE_BELOW = -0.05
+_SHARPNESS = 6.0
 #: Compound scores this close to a threshold are too close to call.
 ABSTAIN_WITHIN = 0.02
 SUPPORTED_LANGUAGES = frozenset({"en"})
@@ -39,12 +42,15 @@ class LexiconClassifier(Classifier):
         language = detect_language(post.text, post.language)
         polarity = self._vader.polarity_scores(post.text)
         compound = polarity["compound"]
-        total = polarity["neg"] + polarity["neu"] + polarity["pos"] or 1.0
-        probs = {
-            "negative": polarity["neg"] / total,
-            "neutral": polarity["neu"] / total,
-            "positive": polarity["pos"] / total,
+        # Probabilities from the compound score's distance past each threshold, so they sum to one and their
+        # largest is always the class the thresholds choose.
+        logits = {
+            "negative": (NEGATIVE_BELOW - compound) * _SHARPNESS,
+            "neutral": 0.0,
+            "positive": (compound - POSITIVE_FROM) * _SHARPNESS,
         }
+        scale = sum(math.exp(v) for v in logits.values())
+        probs = {name: round(math.exp(v) / scale, 4) for name, v in logits.items()}
         if compound >= POSITIVE_FROM:
             sentiment = "positive"
         elif compound <= NEGATIVE_BELOW:
@@ -56,7 +62,9 @@ class LexiconClassifier(Classifier):
         complaint = complaint_prob >= 0.5
         severity = 0 if not complaint else 1 + min(3, int(complaint_prob * 4))
         needs_human, reason = False, None
-        if language is not None and language not in SUPPORTED_LANGUAGES:
+        if not post.text.strip():
+            needs_human, reason = True, "empty post"
+        elif language is not None and language not in SUPPORTED_LANGUAGES:
             needs_human, reason = True, f"language {language} is not covered by {self.name}"
         elif abs(compound - POSITIVE_FROM) < ABSTAIN_WITHIN or abs(compound - NEGATIVE_BELOW) < ABSTAIN_WITHIN:
             needs_human, reason = True, "sentiment too close to call"

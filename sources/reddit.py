@@ -114,7 +114,8 @@ class RedditSource(Source):
             raise FatalSourceError(f"{where}: inbox mentions need an account: set BRANDMON_REDDIT_USERNAME and "
                                    "BRANDMON_REDDIT_PASSWORD (or BRANDMON_REDDIT_REFRESH_TOKEN)")
         self.reddit = praw.Reddit(client_id=client_id, client_secret=client_secret, user_agent=self.user_agent,
-                                  check_for_async=False, timeout=int(options.get("timeout_s", 20)), **auth)
+                                  check_for_async=False, check_for_updates=False,  # never phone PyPI
+                                  timeout=int(options.get("timeout_s", 20)), **auth)
         cores: list[Any] = [self.reddit._core, self.reddit._read_only_core, self.reddit._authorized_core]
         for core in cores:
             if core is not None:

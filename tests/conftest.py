@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from core.settings import Settings, parse_settings
+from alerts.slack_loopback import SlackLoopback
 from core.storage import Database
 from monitor.bench import fresh_postgres_schema, postgres_problem
+from tests.support.paths import DATA_DIR
+from tests.support.settings import make_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-DATA_DIR = SHARED / "data"
-FIXTURES_DIR = SHARED / "fixtures"
+__all__ = ["make_settings"]
+
 PG_ADMIN_URL = os.environ.get("BRANDMON_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -70,28 +69,16 @@ def sqlite_db(sqlite_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def make_settings(**overrides: Any) -> Settings:
-    """Return valid settings for one own brand and one competitor, with overrides applied."""
-    data: dict[str, Any] = {
-        "brands": [
-            {"name": "Kestrel Mobile", "query": "kestrel", "competitors": ["Orbital Telecom"]},
-            {"name": "Orbital Telecom", "query": "orbital", "own": False},
-        ],
-        "slack": {
-            "messages_per_second": 1000,
-            "routes": [
-                {"name": "urgent", "channel": "#care-urgent", "brands": ["Kestrel Mobile"], "min_urgency": 0.5},
-                {"name": "complaints", "channel": "#care-complaints", "complaint": True},
-            ],
-        },
-    }
-    data.update(overrides)
-    return parse_settings(data, origin="test.yaml")
-
-
 @pytest.fixture
 def shared_data() -> Path:
     """Return ../shared/data, skipping when it is absent."""
     if not DATA_DIR.is_dir():
         pytest.skip(f"labelled data not found at {DATA_DIR}")
     return DATA_DIR
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackLoopback]:
+    """Return a loopback Slack Web API server, stopped after the test."""
+    with SlackLoopback() as server:
+        yield server

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import types
 import typing
-from pathlib import Path
 
 from pydantic import BaseModel
 
 import models
 import sources
 from core.settings import Secrets, Settings
+from tests.support.paths import ROOT
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _models_in(annotation: object) -> list[type[BaseModel]]:

@@ -57,7 +57,8 @@ def imports_of(path: Path) -> Iterator[tuple[int, str]]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             # "from a.b import c" imports a.b, and a.b.c when c is itself a module
-            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
+            targets = [node.module]
+            targets += [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
         for target in targets:
             if target.split(".")[0] in PACKAGES:
                 yield node.lineno, target
