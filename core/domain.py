@@ -43,6 +43,57 @@ def _require_aware(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value!r}")
 
 
+#: Column sizes of the `mentions` table (core/storage/schema.py); a value is checked against them here, so one
+#: record can never fail a whole batch in the database.
+MAX_NETWORK = 32
+MAX_ID = 128
+MAX_HANDLE = 200
+MAX_NAME = 400
+MAX_LANGUAGE = 16
+MAX_TEXT = 1_000_000
+MAX_URL = 4096
+MAX_BIGINT = 2**63 - 1
+
+
+def _string(name: str, value: Any, limit: int | None, *, optional: bool = False, cut: bool = True) -> str | None:
+    """Check a string field: the type always, the length by cutting it (display text) or refusing it (ids)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if limit is not None and len(value) > limit:
+        if not cut:
+            raise ValueError(f"{name} is {len(value)} characters; at most {limit} are stored")
+        value = value[:limit]
+    return value
+
+
+def _bounded(mention: Mention) -> None:
+    """Validate and bound every field of `mention` in place (it is frozen, so through object.__setattr__)."""
+    put = object.__setattr__
+    put(mention, "network", _string("network", mention.network, MAX_NETWORK, cut=False))
+    put(mention, "external_id", _string("external_id", mention.external_id, MAX_ID, cut=False))
+    for name, limit in (("author_handle", MAX_HANDLE), ("author_name", MAX_NAME), ("text", MAX_TEXT),
+                        ("url", MAX_URL)):
+        put(mention, name, _string(name, getattr(mention, name), limit))
+    put(mention, "language", _string("language", mention.language, MAX_LANGUAGE, optional=True) or None)
+    put(mention, "reply_path_reason", _string("reply_path_reason", mention.reply_path_reason, 2000, optional=True))
+    for name in ("conversation_id", "parent_id"):
+        put(mention, name, _string(name, getattr(mention, name), MAX_ID, optional=True, cut=False))
+    followers = mention.author_followers
+    if followers is not None:
+        if isinstance(followers, bool) or not isinstance(followers, int):
+            raise TypeError(f"author_followers must be an integer, got {type(followers).__name__}")
+        if followers < 0:
+            raise ValueError(f"author_followers must not be negative, got {followers}")
+        put(mention, "author_followers", min(followers, MAX_BIGINT))
+    if not isinstance(mention.author_verified, bool):
+        raise TypeError(f"author_verified must be true or false, got {type(mention.author_verified).__name__}")
+    if not isinstance(mention.created_at, datetime):
+        raise TypeError(f"created_at must be a datetime, got {type(mention.created_at).__name__}")
+    put(mention, "reply_path", ReplyPath(mention.reply_path))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Mention:
     """A post about a brand as a source normalised it; the raw payload is kept for audit."""
@@ -67,6 +118,7 @@ class Mention:
         if not self.network or not self.external_id:
             raise ValueError("a mention needs a network and an external id")
         _require_aware("created_at", self.created_at)
+        _bounded(self)
         if not isinstance(self.raw, MappingProxyType):
             object.__setattr__(self, "raw", MappingProxyType(dict(self.raw)))
 
@@ -74,6 +126,16 @@ class Mention:
     def key(self) -> tuple[str, str]:
         """Return the identity of the post across re-polls: (network, external id)."""
         return (self.network, self.external_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """A record a source read but could not turn into a `Mention`: where it was and why (README, "Security")."""
+
+    #: "file:line" for a replay, the network's id otherwise.
+    location: str
+    reason: str
+    raw: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +146,8 @@ class Batch:
     cursor: str | None
     #: True when the source has nothing more right now (a replay file at its end, an empty page).
     exhausted: bool = False
+    #: Records read in this poll and not stored, each with its reason; they are counted and reported.
+    rejected: tuple[Rejection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,6 +23,8 @@ REGISTRY: dict[str, str] = {
     "replay": "sources.replay:ReplaySource",
     "x": "sources.x:XSource",
     "reddit": "sources.reddit:RedditSource",
+    "bluesky": "sources.bluesky:BlueskySource",
+    "mastodon": "sources.mastodon:MastodonSource",
 }
 
 

@@ -61,6 +61,19 @@ class Source(ABC):
         """Post `text` as a public reply to `mention`."""
         raise ReplyNotSupported(f"source {self.name!r} ({self.network}) cannot post replies")
 
+    def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
+        """Return the brand's own reply to `mention` if one is already posted (an outcome lost to a crash).
+
+        The outbox asks this before re-sending a reply of unknown outcome; None means "not found, or this
+        network cannot look", so a source that cannot look keeps the outbox's own handling.
+        """
+        return None
+
+    @classmethod
+    def required_secrets(cls) -> tuple[str, ...]:
+        """The environment variables (BRANDMON_*) this source cannot run without; `brandmon check` names them."""
+        return ()
+
     def redacted(self) -> dict[str, Any]:
         """Describe the source for logs, with nothing secret in it."""
         return {"name": self.name, "network": self.network, "brand": self.brand}

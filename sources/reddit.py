@@ -89,6 +89,10 @@ class RedditSource(Source):
         if not 1 <= self.limit <= 100:
             raise FatalSourceError(f"{where}: options.limit must be between 1 and 100 (one request per listing)")
         self.overlap_s = float(options.get("overlap_s", 900))
+        #: A busy listing is paged (`after`) until it reaches what the cursor has seen, at most this many pages.
+        self.max_pages = int(options.get("max_pages_per_poll", 10))
+        if not 1 <= self.max_pages <= 100:
+            raise FatalSourceError(f"{where}: options.max_pages_per_poll must be between 1 and 100")
         self.time_filter = str(options.get("time_filter", "week"))
         self.sweep_interval_s = float(options.get("sweep_interval_s", 3600))
         self.sweep_batch = int(options.get("sweep_batch", 500))
@@ -180,10 +184,38 @@ class RedditSource(Source):
             raise RateLimited(self._retry_at(wait_s), "Reddit's rate-limit window is spent")
 
     # -- polling ------------------------------------------------------------------------------------------
-    def _first_page(self, kind: str) -> list[Any]:
-        """Fetch one page of a listing, newest first: one request, never a second page."""
+    def _pages(self, kind: str, ks: dict[str, Any]) -> list[Any]:
+        """Fetch a listing newest first, paging with `after` until a page reaches the cursor (or is not full).
+
+        The first poll of a listing (no cursor yet) reads one page and starts from there, as X's backfill does.
+        """
+        children, after = self._first_page(kind)
+        if not ks.get("newest_utc"):
+            return children
+        seen = set(ks.get("seen") or {})
+        cutoff = float(ks["newest_utc"]) - self.overlap_s
+        pages = 1
+        while after and len(children) >= pages * self.limit and pages < self.max_pages:
+            last = children[-1]
+            data = _thing_data(last)
+            created = data.get("created_utc")
+            if f"{_kind_of(last)}_{data.get('id')}" in seen or not isinstance(created, (int, float)) or created < cutoff:
+                return children
+            self._check_window()
+            more, after = self._first_page(kind, after=after)
+            children += more
+            pages += 1
+        if after and pages >= self.max_pages and len(children) >= pages * self.limit:
+            log.warning("source %s: the Reddit %s listing has more than %d new things; raise "
+                        "options.max_pages_per_poll or poll more often", self.name, kind, pages * self.limit)
+        return children
+
+    def _first_page(self, kind: str, *, after: str | None = None) -> tuple[list[Any], str | None]:
+        """Fetch one page of a listing, newest first (after `after`); return its things and the next `after`."""
         subreddits = "+".join(self.subreddits) or "all"
         params: dict[str, Any] = {"limit": self.limit}
+        if after:
+            params["after"] = after
         if kind == "search":
             url = API_PATH["search"].format(subreddit=subreddits)
             params |= {"q": self.search_query, "restrict_sr": subreddits != "all", "sort": "new", "syntax": "lucene",
@@ -196,7 +228,8 @@ class RedditSource(Source):
         children = getattr(listing, "children", None)
         if not isinstance(children, list):
             raise MalformedResponse(f"Reddit {kind}: the response is not a listing")
-        return children
+        following = getattr(listing, "after", None)
+        return children, (str(following) if following else None)
 
     def poll(self, cursor: str | None) -> Batch:
         """Read each listing newest first and return the things not seen before."""
@@ -206,7 +239,7 @@ class RedditSource(Source):
         for kind in self.kinds:
             self._check_window()
             with self._errors(kind):
-                things = [(_kind_of(t), _thing_data(t)) for t in self._first_page(kind)]
+                things = [(_kind_of(t), _thing_data(t)) for t in self._pages(kind, state.setdefault(kind, {}))]
             self.meter.add("listing", len(things))
             read_any = True
             fresh = _unseen(state.setdefault(kind, {}), things, overlap_s=self.overlap_s, name=self.name, kind=kind)
@@ -288,9 +321,6 @@ def _unseen(ks: dict[str, Any], things: list[tuple[str, dict[str, Any]]], *, ove
             continue
         fresh.append((thing_kind, data))
         seen[fullname] = float(created)
-    if newest and things and len(fresh) == len(things) == 100:
-        log.warning("source %s: every thing in the Reddit %s page was new; poll more often to miss nothing",
-                    name, kind)
     newest = max([newest, *seen.values()])
     keep = sorted(((c, f) for f, c in seen.items() if c >= newest - overlap_s), reverse=True)[:1000]
     ks["newest_utc"] = newest

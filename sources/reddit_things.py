@@ -6,6 +6,7 @@ Reddit's own JSON, recorded or live.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -98,7 +99,7 @@ def normalise_thing(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_
         text = body
         conversation, parent = _link_id(data), (str(data["parent_id"]) if data.get("parent_id") else None)
     created = data.get("created_utc")
-    if not isinstance(created, (int, float)):
+    if not isinstance(created, (int, float)) or isinstance(created, bool) or not math.isfinite(created):
         raise ValueError(f"{kind}_{thing_id}: created_utc is missing")
     url = thing_url(kind, data)
     path, reason = reply_path_for(kind, data, can_reply=can_reply, own_user=own_user, url=url)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 
 KINDS = ("mentions", "search")
 #: Fields the product needs, named as X API 2.167 names them (post.fields, referenced_posts).
-POST_FIELDS = "conversation_id,created_at,entities,lang,public_metrics,reply_settings"
+#: `note_post` carries the full text of posts longer than 280 characters.
+POST_FIELDS = "conversation_id,created_at,entities,lang,note_post,public_metrics,reply_settings"
 EXPANSIONS = "author_id,referenced_posts"
 USER_FIELDS = "name,public_metrics,username,verified,verified_type"
+#: Problem types that mean a looked-up post is no longer there for us.
+_GONE_PROBLEMS = ("/resource-not-found", "/not-authorized-for-resource")
 #: When a 429 carries no reset header: X's rate-limit windows are 15 minutes.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
 
@@ -84,6 +87,9 @@ class XSource(Source):
         self.max_pages = int(options.get("max_pages_per_poll", 5))
         #: The first poll reads this many pages and then starts from the newest post, not the week's backlog.
         self.backfill_pages = int(options.get("backfill_pages", 1))
+        #: Deletion sweep (X's developer terms: deleted posts must go): how often, and how many stored posts a run.
+        self.sweep_interval_s = float(options.get("sweep_interval_s", 6 * 3600))
+        self.sweep_batch = int(options.get("sweep_batch", 100))
         try:
             self.meter = UsageMeter(prices_from_options(X_PRICES_USD, options.get("prices"), where=where))
             brand_query = parse_query(str(options.get("query") or query or ""))
@@ -160,6 +166,29 @@ class XSource(Source):
         if not isinstance(body, dict) or not isinstance(body.get("data", []), (list, dict)):
             raise MalformedResponse(f"X {what}: the response is not an API v2 object")
         return body
+
+    # -- deletion sweep -----------------------------------------------------------------------------------
+    def deleted_among(self, external_ids: Sequence[str]) -> set[str]:
+        """Return which of these posts X says are gone (deleted, or hidden by a suspension), 100 per lookup.
+
+        A post X answers with is kept; one named in `errors` as not found or not authorised is gone; one X says
+        nothing about is kept until the next run (never purge on a guess).
+        """
+        gone: set[str] = set()
+        ids = [str(i) for i in external_ids if str(i).isdigit()]
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            body = self._get("/2/tweets", {"ids": ",".join(chunk)}, "deletion check")
+            present = {str(p.get("id")) for p in body.get("data") or [] if isinstance(p, Mapping)}
+            self.meter.add("post_read", len(present))
+            for problem in body.get("errors") or []:
+                if not isinstance(problem, Mapping):
+                    continue
+                kind = str(problem.get("type", ""))
+                resource = str(problem.get("resource_id") or problem.get("value") or "")
+                if resource in chunk and resource not in present and kind.endswith(_GONE_PROBLEMS):
+                    gone.add(resource)
+        return gone
 
     def _resolve_user_id(self, state: dict[str, Any]) -> str:
         if self.user_id or state.get("user_id"):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.domain import Mention, ReplyPath
+from sources.entities import decode_entities
 
 #: X's reply limit in weighted characters; every URL counts as 23 however long it is.
 X_MAX_WEIGHTED_CHARS = 280
@@ -26,6 +27,13 @@ _URL = re.compile(
     r"(?i)\b(?:https?://" + _URL_TAIL + r"|www\." + _URL_TAIL + r"|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
     r"(?:com|net|org|io|co|uk|de|fr|app|dev|info|biz|me|tv|ly|gl|gg|ai)(?:/" + _URL_TAIL + r")?)(?=[\s.,!?;:)]|$)"
 )
+#: An emoji as twitter-text v3 finds one: a flag, a keycap, or a pictograph with its variation selector, skin tone,
+#: tags and zero-width-joined partners. The whole sequence weighs 2, however many code points it has.
+_EMOJI_BASE = (r"[\U0001F000-\U0001FAFF\u2600-\u27BF\u2300-\u23FF\u2B00-\u2BFF\u2190-\u21FF\u25A0-\u25FF"
+               r"\u2934\u2935\u3030\u303D\u3297\u3299\u203C\u2049\u2122\u2139\u24C2]")
+_EMOJI_MOD = r"(?:\uFE0F|[\U0001F3FB-\U0001F3FF]|[\U000E0020-\U000E007F])"
+_EMOJI = re.compile(r"[\U0001F1E6-\U0001F1FF]{2}|[0-9#*]\uFE0F?\u20E3|[\u00A9\u00AE]\uFE0F|"
+                    + _EMOJI_BASE + _EMOJI_MOD + r"*(?:\u200D" + _EMOJI_BASE + _EMOJI_MOD + r"*)*")
 _UNDETERMINED_LANGS = {"und", "zxx", "qme", "qam", "qct", "qht", "qst", "art"}
 
 
@@ -46,7 +54,11 @@ def contains_url(text: str) -> bool:
 
 
 def weighted_length(text: str) -> int:
-    """Count `text` the way X does: NFC, URLs as 23, CJK and emoji as 2 (an emoji sequence may count more)."""
+    """Count `text` the way X does (twitter-text v3): NFC; each URL 23; each emoji, even a joined sequence, 2;
+    code points in `_LIGHT_RANGES` 1 and everything else (CJK, Hangul, other astral characters) 2.
+
+    This is the one X counter: the source checks replies with it and the queue (`monitor/queue/replies.py`) uses it.
+    """
     text = unicodedata.normalize("NFC", text)
     total = 0
     position = 0
@@ -57,6 +69,14 @@ def weighted_length(text: str) -> int:
 
 
 def _weigh(text: str) -> int:
+    total, position = 0, 0
+    for match in _EMOJI.finditer(text):
+        total += _weigh_chars(text[position : match.start()]) + 2
+        position = match.end()
+    return total + _weigh_chars(text[position:])
+
+
+def _weigh_chars(text: str) -> int:
     return sum(1 if any(lo <= ord(c) <= hi for lo, hi in _LIGHT_RANGES) else 2 for c in text)
 
 
@@ -113,8 +133,12 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
     if not post_id.isdigit():
         raise ValueError(f"post id {post_id!r} is not numeric")
     text = post["text"]
+    note = post.get("note_post")
+    if isinstance(note, Mapping) and isinstance(note.get("text"), str) and note["text"]:
+        text = note["text"]  # a long post: `text` is cut at 280, the note has all of it
     if not isinstance(text, str):
         raise ValueError(f"post {post_id}: text is not a string")
+    text = decode_entities(text)
     author_id = str(post.get("author_id") or "")
     author = users.get(author_id) or {}
     username = str(author.get("username") or "")
@@ -144,5 +168,5 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
     )
 
 
-__all__ = ["X_MAX_WEIGHTED_CHARS", "contains_url", "normalise_post", "reply_path_for", "snowflake_time",
+__all__ = ["X_MAX_WEIGHTED_CHARS", "X_URL_WEIGHT", "contains_url", "normalise_post", "reply_path_for", "snowflake_time",
            "weighted_length"]

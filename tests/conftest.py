@@ -12,6 +12,7 @@ from alerts.slack_loopback import SlackLoopback
 from core.storage import Database
 from monitor.bench import fresh_postgres_schema, postgres_problem
 from tests.support.paths import DATA_DIR
+from tests.support.processes import Processes
 from tests.support.settings import make_settings
 
 __all__ = ["make_settings"]
@@ -82,3 +83,13 @@ def slack() -> Iterator[SlackLoopback]:
     """Return a loopback Slack Web API server, stopped after the test."""
     with SlackLoopback() as server:
         yield server
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Own the test's subprocesses: each is killed, with its process group, when the test ends, pass or fail."""
+    owner = Processes(tmp_path / "processes")
+    try:
+        yield owner
+    finally:
+        owner.kill_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.settings.base import _Model
 
@@ -14,13 +14,40 @@ class BrandSettings(_Model):
 
     name: str = Field(min_length=1)
     query: str = Field(min_length=1, max_length=512)
-    #: The brand's own account per network, e.g. {x: KestrelMobile}; posts that summon it can be answered.
+    #: The brand's own account per network, e.g. {x: KestrelMobile}; posts that summon it can be answered. A list
+    #: ({x: [AppleSupport, Apple]}) names several accounts: the first is the one brandmon posts from, all count as
+    #: the brand. `handles` keeps the first; `extra_handles` receives the others.
     handles: dict[str, str] = Field(default_factory=dict)
+    #: The brand's further accounts per network, filled from a list in `handles` (or set directly).
+    extra_handles: dict[str, list[str]] = Field(default_factory=dict)
     #: Names of other configured brands this one is compared with in the digest.
     competitors: list[str] = Field(default_factory=list)
     #: A competitor is tracked for share of voice only: no alerts, no queue.
     own: bool = True
     urgency_keywords: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _handle_lists(cls, data: Any) -> Any:
+        """Accept a string or a list of strings per network in `handles`."""
+        if not isinstance(data, dict) or not isinstance(data.get("handles"), dict):
+            return data
+        handles: dict[str, Any] = {}
+        extra: dict[str, list[str]] = {k: list(v) for k, v in (data.get("extra_handles") or {}).items()}
+        for network, value in data["handles"].items():
+            if isinstance(value, list):
+                if not value or not all(isinstance(v, str) and v for v in value):
+                    raise ValueError(f"handles.{network}: a list of account names, at least one")
+                handles[network] = value[0]
+                extra[network] = [*extra.get(network, []), *value[1:]]
+            else:
+                handles[network] = value
+        return {**data, "handles": handles, "extra_handles": {k: v for k, v in extra.items() if v}}
+
+    def accounts(self, network: str) -> list[str]:
+        """Return every account of the brand on `network`, the one brandmon posts from first."""
+        first = self.handles.get(network)
+        return ([first] if first else []) + list(self.extra_handles.get(network, []))
 
     @field_validator("query")
     @classmethod

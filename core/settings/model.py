@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from core.settings.base import DEFAULT_DATABASE_URL, _Model
 from core.settings.brands import BrandSettings, ClassifierSettings, SourceSettings
+from core.settings.cases import CaseSettings
 from core.settings.queue import QueueSettings, WebSettings
 from core.settings.schedule import DigestSettings, SchedulerSettings
 from core.settings.sla import SlaSettings
@@ -25,6 +26,7 @@ class Settings(_Model):
     queue: QueueSettings = QueueSettings()
     web: WebSettings = WebSettings()
     digest: DigestSettings = DigestSettings()
+    cases: CaseSettings = CaseSettings()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

@@ -32,5 +32,8 @@ class WebSettings(_Model):
     session_max_age_s: int = Field(default=12 * 3600, gt=0)
     #: Send the session cookie over HTTPS only; turn off only for plain-HTTP local use.
     secure_cookies: bool = False
+    #: Believe X-Forwarded-Proto and X-Forwarded-For from the reverse proxy in front (never set it without one):
+    #: cookies become Secure when the proxy says the browser used HTTPS, and throttling keys on the real address.
+    trust_proxy_headers: bool = False
     #: The address responders open (e.g. https://care.example.com); Slack alerts link items to `/items/<id>` there.
     public_url: str | None = None

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
+from typing import Any
+
 from pydantic import BaseModel, SecretStr
+
+from core.redact import register_secrets
 
 
 class Secrets(BaseModel):
@@ -26,7 +30,16 @@ class Secrets(BaseModel):
     reddit_username: SecretStr | None = None
     reddit_password: SecretStr | None = None
     reddit_refresh_token: SecretStr | None = None
+    #: Bluesky: the brand account's handle and an app password (Settings > Privacy and security > App passwords).
+    bluesky_handle: SecretStr | None = None
+    bluesky_app_password: SecretStr | None = None
+    #: Mastodon: an access token (read, write:statuses) from the instance's Preferences > Development.
+    mastodon_access_token: SecretStr | None = None
     web_session_secret: SecretStr | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        """Register every value with the log redaction, so no handler ever prints one."""
+        register_secrets(v.get_secret_value() for v in self.__dict__.values() if isinstance(v, SecretStr))
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Secrets:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -68,6 +70,16 @@ class SpikeSettings(_Model):
     baseline_weeks: int = Field(default=4, gt=0, le=26)
     cooldown_s: float = Field(default=3600.0, ge=0)
 
+def _is_loopback(host: str) -> bool:
+    """True for localhost names and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class SlackSettings(_Model):
     """Slack delivery: where the Web API is, routing rules, quiet hours, incidents, spikes, the per-channel rate."""
 
@@ -93,9 +105,29 @@ class SlackSettings(_Model):
     incident_examples: int = Field(default=3, ge=1, le=10)
     #: Public URL of the web app, for "Open in queue" buttons; the button is left out while unset.
     queue_url: str | None = None
+    #: A post older than this when it is routed is history (a backfill, a replay, a long outage): it is queued
+    #: without SLA deadlines to breach and sends no Slack alert.
+    max_age_min: int = Field(default=60, gt=0)
+    #: With `base_url: loopback`, the JSON Lines file that keeps each message shown, for `brandmon alerts log`.
+    loopback_log: str = "slack-loopback.jsonl"
     #: Signed interactivity requests older than this are refused as replays.
     signature_max_age_s: int = Field(default=300, gt=0)
     spikes: SpikeSettings = SpikeSettings()
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        """The bot token travels with every call: refuse plain HTTP except to this machine."""
+        if value.strip().lower() == "loopback":
+            return value
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+        if parts.scheme == "https" and host:
+            return value
+        if parts.scheme == "http" and _is_loopback(host):
+            return value
+        raise ValueError(f"{value!r} must be an https:// URL (plain http only to localhost or 127.0.0.1); "
+                         "the bot token is sent with every call")
 
     @model_validator(mode="after")
     def _names_unique(self) -> SlackSettings:

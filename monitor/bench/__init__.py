@@ -81,6 +81,8 @@ def bench_settings(
             "enabled": slack_enabled,
             "base_url": slack_base_url,
             "messages_per_second": messages_per_second,
+            # the synthetic streams (dated January 2026) stand for live traffic, so none of it is history
+            "max_age_min": 100 * 365 * 24 * 60,
             "routes": [
                 {"name": "urgent", "channel": "#care-urgent", "min_urgency": 0.5},
                 {"name": "complaints", "channel": "#care-complaints", "complaint": True},

@@ -10,10 +10,13 @@ from pathlib import Path
 import click
 
 from monitor import __version__
+from monitor.cli.common import GlobalOptionsGroup
 
 #: Modules that add commands; each defines `register(main)`.
 COMMAND_MODULES = (
     "monitor.cli.core",
+    "monitor.cli.check_cmds",
+    "monitor.cli.backfill_cmds",
     "monitor.cli.sources_cmds",
     "monitor.cli.model_cmds",
     "monitor.cli.alert_cmds",
@@ -23,13 +26,19 @@ COMMAND_MODULES = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GlobalOptionsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="brandmon")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """brandmon: find the unhappy customer fast and answer them in public."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # every handler redacts credentials and Authorization values, whichever library logs them (README, "Security")
+    from core.redact import install_redaction
+    from core.settings import Secrets
+
+    Secrets.from_env()  # registers every BRANDMON_* secret with the redaction
+    install_redaction()
 
 
 @main.group(invoke_without_command=True)

@@ -180,6 +180,27 @@ def retry(config_path: Path, database_url: str | None) -> None:
     click.echo(f"{result.rowcount} Slack messages queued again")  # type: ignore[attr-defined]
 
 
+@alerts.command("log")
+@config_options
+@click.option("--channel", default=None, help="Only this channel.")
+@click.option("--last", type=int, default=None, help="Only the newest N messages.")
+def log_cmd(config_path: Path, database_url: str | None, channel: str | None, last: int | None) -> None:
+    """Show the messages the loopback Slack (`slack.base_url: loopback`) printed, as Slack would show them."""
+    from alerts.loopback_console import describe, read_log
+    from core.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(config_path, database_url=database_url)
+    except ConfigError as exc:
+        fail(str(exc))
+    log_path = Path(settings.slack.loopback_log)
+    kept = [(at, name, message) for at, name, message in read_log(log_path) if channel in (None, name)]
+    for at, name, message in kept[-last:] if last else kept:
+        click.echo(f"\n{at[:19].replace('T', ' ')}Z {describe(name, message)}")
+    click.echo(f"{len(kept)} messages kept in {log_path}" + ("" if settings.slack.base_url == "loopback" else
+               " (slack.base_url is not loopback: real Slack messages are not kept here)"))
+
+
 @alerts.command("listen")
 @config_options
 def listen(config_path: Path, database_url: str | None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from config import EXAMPLE_CONFIG
-from monitor.cli.common import config_options, fail, load
+from monitor.cli.common import config_options, fail, load, with_loopback_slack
 
 
 @click.command()
@@ -30,12 +30,13 @@ def run(config_path: Path, database_url: str | None) -> None:
     from monitor.scheduler import run_forever
 
     settings, db = load(config_path, database_url)
+    settings = with_loopback_slack(settings)
     pipeline = Pipeline.from_settings(settings, db)
 
     def rebuild() -> Pipeline:
         from core.settings import ConfigError, load_settings
 
-        fresh = load_settings(config_path, database_url=database_url)
+        fresh = with_loopback_slack(load_settings(config_path, database_url=database_url))
         if fresh.database_url != settings.database_url:
             raise ConfigError(f"{config_path}: database_url cannot change on reload; restart brandmon run")
         return Pipeline.from_settings(fresh, db)
@@ -57,16 +58,7 @@ def demo(workdir: Path | None, classifier: str | None, quiet_alerts: bool) -> No
     run_demo(workdir=workdir, classifier=classifier, show_alerts=not quiet_alerts)
 
 
-@click.command()
-@config_options
-def check(config_path: Path, database_url: str | None) -> None:
-    """Validate the config file and the database, and say what would run."""
-    settings, db = load(config_path, database_url)
-    click.echo(f"{config_path}: ok — {len(settings.brands)} brands, {len(settings.sources)} sources, "
-               f"{len(settings.slack.routes)} Slack routes; database {db.redacted_url()} is current")
-
-
 def register(main: click.Group) -> None:
     """Add the core commands to `main`."""
-    for command in (init, run, demo, check):
+    for command in (init, run, demo):  # `check` lives in monitor/cli/check_cmds.py
         main.add_command(command)

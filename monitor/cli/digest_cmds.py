@@ -44,6 +44,9 @@ def digest(config_path: Path | None, database_url: str | None, brand: str | None
     from monitor.digest.job import make_digest
     from monitor.digest.weeks import last_full_week, parse_week
 
+    if out is not None and out.suffix.lower() == ".json":
+        fail(f"--out {out}: the digest writes its figures to <out>.json beside the HTML, so --out must not end in "
+             ".json (it would overwrite them); use e.g. --out report.html")
     url = database_url or os.environ.get(DATABASE_URL_ENV)
     if config_path is None and (url is None or Path(DEFAULT_CONFIG).is_file()):
         config_path = Path(DEFAULT_CONFIG)

@@ -15,13 +15,14 @@ from core.storage import Database
 from core.storage.schema import ReplyRow, utcnow
 from core.textsafe import cut, for_terminal
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
-from monitor.cli.common import config_options, fail, load
+from monitor.cli.common import config_options, fail, load, with_loopback_slack
 from monitor.queue.context import customer_context, mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
     QueueError,
     audit_trail,
     claim,
+    count_queue,
     format_due,
     get_entry,
     list_queue,
@@ -49,6 +50,20 @@ def actor_option(func: click.decorators.FC) -> click.decorators.FC:
     """Add --as: who is acting (recorded in the audit log)."""
     return click.option("--as", "actor", envvar="BRANDMON_ACTOR", default=getpass.getuser, show_default="login name",
                         help="Who is acting; recorded in the audit log (env BRANDMON_ACTOR).")(func)
+
+
+def _acting(db: Database, actor: str) -> str:
+    """Return `actor` if it names an active brandmon user (`brandmon users add`); refuse any other name."""
+    from sqlalchemy import select
+
+    from core.storage.queue_tables import UserRow
+
+    with db.session() as session:
+        active = session.execute(select(UserRow.active).where(UserRow.username == actor.strip())).scalar()
+    if not active:
+        fail(f"--as: {for_terminal(actor)!r} is not an active brandmon user; the audit log records only real users "
+             "(add one with `brandmon users add`)")
+    return actor.strip()
 
 
 def _t(text: object) -> str:
@@ -93,7 +108,9 @@ def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str,
                    f"{flag + due:>16}  {entry.item.kind:7} {entry.item.status:12} "
                    f"{cut(_t('@' + entry.mention.author_handle), 20):20} "
                    f"{cut(_t(' '.join(entry.mention.text.split())), 70)}")
-    click.echo(f"{len(entries)} items ({view})")
+    total = count_queue(db, statuses=VIEWS[view], brand=brand, claimed_by=actor if view == "mine" else None)
+    more = f"; --limit {total} shows them all" if total > len(entries) else ""
+    click.echo(f"{total} items {view}, showing {len(entries)}{more}")
 
 
 @queue.command("show")
@@ -103,6 +120,7 @@ def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str,
 def show_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int) -> None:
     """Show one item with its customer's context; this records that you have seen its thread."""
     settings, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     entry = _run("show", get_entry, db, item_id)
     mention, item = entry.mention, entry.item  # type: ignore[attr-defined]
     now = utcnow()
@@ -139,6 +157,7 @@ def show_cmd(config_path: Path, database_url: str | None, actor: str, item_id: i
 def claim_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int) -> None:
     """Claim an item; the claim lasts queue.lease_min minutes."""
     settings, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     row = _run("claim", claim, db, item_id, actor, lease_min=settings.queue.lease_min)
     click.echo(f"item {item_id} is yours until {row.lease_until:%Y-%m-%d %H:%M} UTC")  # type: ignore[attr-defined]
 
@@ -181,6 +200,7 @@ def reply_cmd(config_path: Path, database_url: str | None, actor: str, item_id: 
               saved_name: str | None, queue_only: bool) -> None:
     """Reply in public to an item you have claimed and opened (`queue show`)."""
     settings, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     entry = _run("reply", get_entry, db, item_id)
     mention = entry.mention  # type: ignore[attr-defined]
     if (text is None) == (saved_name is None):
@@ -206,6 +226,7 @@ def reply_cmd(config_path: Path, database_url: str | None, actor: str, item_id: 
 def thank_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int, queue_only: bool) -> None:
     """Claim a post and thank its author in public with the configured thank-you."""
     settings, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     mention = _run("thank", get_entry, db, item_id).mention  # type: ignore[attr-defined]
     _run("thank", claim, db, item_id, actor, lease_min=settings.queue.lease_min)
     text = _run("thank", render_saved_reply, thank_template(settings.queue.saved_replies, mention.network),
@@ -220,6 +241,7 @@ def _status_command(name: str, status: str, help_text: str) -> click.Command:
     @click.argument("item_id", type=int)
     def command(config_path: Path, database_url: str | None, actor: str, item_id: int) -> None:
         _, db = load(config_path, database_url)
+        actor = _acting(db, actor)
         _run(name, set_status, db, item_id, status, actor)
         click.echo(f"item {item_id} is now {status.replace('_', ' ')}")
 
@@ -241,6 +263,7 @@ def snooze_cmd(config_path: Path, database_url: str | None, actor: str, item_id:
                until: str | None) -> None:
     """Hide an item until a time; it comes back as new."""
     _, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     now = utcnow()
     if duration and (match := _DURATION.match(duration.strip())):
         amount, unit = int(match.group(1)), match.group(2)
@@ -269,6 +292,7 @@ def reclassify_cmd(config_path: Path, database_url: str | None, actor: str, item
                    complaint: bool | None, urgency_category: str | None) -> None:
     """Correct an item's labels; the correction is kept as a labelled example for training."""
     _, db = load(config_path, database_url)
+    actor = _acting(db, actor)
     entry = _run("reclassify", get_entry, db, item_id)
     example = _run("reclassify", reclassify, db, entry.mention.id, actor, sentiment=sentiment,  # type: ignore[attr-defined]
                    complaint=complaint, urgency_category=urgency_category)
@@ -301,6 +325,7 @@ def serve(config_path: Path, database_url: str | None, host: str | None, port: i
     from monitor.web import create_app
 
     settings, db = load(config_path, database_url)
+    settings = with_loopback_slack(settings)
     sources, errors = build_sources(settings)
     for name, error in errors.items():
         click.echo(f"brandmon: source {name} cannot post replies: {error}", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from core.textsafe import cut, for_terminal
-from monitor.cli.common import config_options, fail, load
+from monitor.cli.common import GlobalOptionsGroup, config_options, fail, load
 
 #: Usage kinds that are posts read (what X bills per post; what Reddit returns per listing).
 READ_KINDS = ("post_read", "owned_read", "listing")
@@ -26,7 +26,16 @@ def _state_line(state: object, now: datetime) -> str:
     return "ok"
 
 
-@click.group(invoke_without_command=True)
+def _reads(source_type: str, state: object, used: object) -> int:
+    """Records read: a replay's cursor counts them; a network's are the posts its usage meter billed."""
+    if source_type == "replay":
+        cursor = getattr(state, "cursor", None)
+        return int(cursor) if cursor and str(cursor).isdigit() else 0
+    counts = getattr(used, "units_by_kind", {}) if used is not None else {}
+    return int(sum(counts.get(kind, 0) for kind in READ_KINDS))
+
+
+@click.group(cls=GlobalOptionsGroup, invoke_without_command=True)
 @config_options
 @click.option("--month", default=None, metavar="YYYY-MM",
               help="Show usage from this month on (default: this month, UTC).")
@@ -37,6 +46,7 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
         ctx.obj = (config_path, database_url)
         return
     from core.storage.schema import SourceStateRow
+    from core.storage.quarantine_tables import reject_counts
     from core.storage.sources_tables import usage_since
 
     settings, db = load(config_path, database_url)
@@ -48,14 +58,17 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
     with db.session() as session:
         states = {row.source_name: row for row in session.query(SourceStateRow).all()}
         usage = usage_since(session, month_start)
+        rejects = reject_counts(session)
     click.echo(f"{'NAME':<22} {'TYPE':<7} {'BRAND':<18} {'STATE':<26} {'READS':>8} {'REQUESTS':>9} {'SPEND':>9}  "
                "LAST OK / LAST ERROR")
     total = 0.0
     for config in settings.sources:
         state = states.get(config.name)
         status = "off (enabled: false)" if not config.enabled else _state_line(state, now)
+        if status == "ok" and config.type == "replay" and getattr(state, "exhausted", False):
+            status = "finished (end of file)"
         used = usage.get(config.name)
-        reads = sum(used.units_by_kind.get(kind, 0) for kind in READ_KINDS) if used else 0
+        reads = _reads(config.type, state, used)
         requests = used.requests if used else 0
         spend = used.cost_usd if used else 0.0
         total += spend
@@ -65,6 +78,12 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
         click.echo(f"{cut(for_terminal(config.name), 22):<22} {for_terminal(config.type):<7} "
                    f"{cut(for_terminal(config.brand), 18):<18} {status:<26} {reads:>8} {requests:>9} "
                    f"{'$' + format(spend, '.3f'):>9}  {tail}")
+    for config in settings.sources:
+        counts = rejects.get(config.name)
+        if counts:
+            click.echo(f"{for_terminal(config.name)}: {counts.get('rejected', 0)} records rejected, "
+                       f"{counts.get('quarantined', 0)} quarantined; `brandmon sources rejects "
+                       f"{for_terminal(config.name)}` lists them")
     click.echo(f"estimated spend since {month_start.isoformat()}: ${total:.3f} "
                "(X pay-per-use prices; Reddit's free tier costs nothing)")
 
@@ -81,6 +100,24 @@ def enable(obj: tuple[Path, str | None], name: str) -> None:
         fail(f"no source named {name!r} in the config; known: {', '.join(s.name for s in settings.sources)}")
     enable_source(db, name)
     click.echo(f"source {name} enabled; it is polled on its next tick")
+
+
+@sources.command()
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000), help="How many, newest first.")
+@click.pass_obj
+def rejects(obj: tuple[Path, str | None], name: str, limit: int) -> None:
+    """List records a source read but did not store: file:line or id, and the reason."""
+    from core.storage.quarantine_tables import latest_rejects
+
+    _, db = load(*obj)
+    with db.session() as session:
+        rows = latest_rejects(session, name, limit)
+        for row in rows:
+            click.echo(f"{row.created_at.strftime('%Y-%m-%d %H:%M')}Z {row.kind:<11} "
+                       f"{cut(for_terminal(row.location), 240)}: {cut(for_terminal(row.reason), 240)}")
+    if not rows:
+        click.echo(f"source {name}: no rejected or quarantined records")
 
 
 @sources.command()

@@ -7,14 +7,15 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.storage import Database
 from monitor.digest import figures
-from monitor.digest.data import PostRecord, load_posts, load_queue
+from monitor.digest.data import PostRecord, load_case_posts, load_posts, load_queue
 from monitor.digest.themes import Theme, build_embedder, find_themes, stop_words
 from monitor.digest.weeks import IsoWeek
+from monitor.queue.cases import CaseFigures, build_cases, case_figures
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class Digest:
     #: Stored mentions of the brand this week left out because they do not match its query.
     off_query: int
     models: list[str]
+    #: Figures over the cases opened this week (README, "Cases"): response rate, first response, resolution.
+    cases: CaseFigures | None = None
 
 
 def build_digest(
@@ -54,6 +57,8 @@ def build_digest(
     max_themes: int = 6,
     theme_embedder: str = "minilm",
     brand_words: Sequence[str] = (),
+    merge_window_h: float = 24.0,
+    auto_resolve_h: float = 72.0,
 ) -> Digest:
     """Compute the digest of `brand` for `week`, comparing with `previous_weeks` before it, as of `now`."""
     first = week.shifted(-previous_weeks) if previous_weeks > 0 else week
@@ -74,6 +79,11 @@ def build_digest(
     embedder, method = build_embedder(theme_embedder, stop=stop)
     themes = find_themes(complaints, previous_complaints, embedder=embedder, stop=stop, max_themes=max_themes)
     vol = figures.volume(mine, last_week, week)
+    lead = timedelta(hours=merge_window_h)  # a case opened before the week can take this week's posts
+    case_posts = load_case_posts(db, brand, week.start - lead, week.end, accounts=brand_words)
+    week_cases = [case for case in build_cases(case_posts, merge_window_h=merge_window_h,
+                                               auto_resolve_h=auto_resolve_h, now=now)
+                  if week.start <= case.opened_at < week.end]
     log.info("digest %s %s: %d mentions, %d complaints in %d themes", brand, week, len(mine), len(complaints),
              len(themes))
     return Digest(
@@ -94,6 +104,7 @@ def build_digest(
         incidents=figures.incidents(mine),
         off_query=len(mine_all) - len(mine),
         models=sorted({post.model for post in mine if post.model}),
+        cases=case_figures(week_cases),
     )
 
 

@@ -86,8 +86,9 @@ def _errorbar(axes: object, xs: Sequence[float], shares: Sequence[Proportion], c
     if not points:
         return
     values = [p.share * 100 for _, p in points]  # type: ignore[operator]
-    below = [(p.share - p.low) * 100 for _, p in points]  # type: ignore[operator]
-    above = [(p.high - p.share) * 100 for _, p in points]  # type: ignore[operator]
+    # an error bar is never negative, even where float rounding puts a bound just past the share
+    below = [max(0.0, (p.share - p.low) * 100) for _, p in points]  # type: ignore[operator]
+    above = [max(0.0, (p.high - p.share) * 100) for _, p in points]  # type: ignore[operator]
     axes.errorbar([x for x, _ in points], values, yerr=[below, above], color=colour, marker="o",  # type: ignore[attr-defined]
                   markersize=4, capsize=3, linewidth=1.5, label=name)
 
@@ -104,7 +105,8 @@ def sentiment_chart(sentiment: Sentiment) -> str:
     daily.set_ylim(0, 100)
     daily.set_ylabel("% of classified mentions")
     daily.set_title("Daily sentiment (bars: 95% interval)")
-    daily.legend(frameon=False, fontsize=8, loc="upper right")
+    if daily.get_legend_handles_labels()[0]:  # a week with nothing classified has no series to name
+        daily.legend(frameon=False, fontsize=8, loc="upper right")
     wx = list(range(len(sentiment.weekly)))
     _errorbar(weekly, wx, [w.negative for w in sentiment.weekly], NEGATIVE, "negative")
     for x, week in zip(wx, sentiment.weekly, strict=True):

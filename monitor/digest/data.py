@@ -10,6 +10,7 @@ from sqlalchemy import distinct, func, select
 
 from core.storage import Database
 from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, ReplyRow
+from monitor.queue.cases import Post
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ def load_posts(db: Database, brands: Sequence[str], start: datetime, end: dateti
     records = []
     with db.session() as session:
         for mention, scores in session.execute(query).all():
+            if (mention.raw or {}).get("from_brand") is True:
+                continue  # the brand's own reply is part of a case, not a mention (load_case_posts)
             probs = scores.sentiment_probs if scores is not None else {}
             records.append(
                 PostRecord(
@@ -84,6 +87,21 @@ def load_posts(db: Database, brands: Sequence[str], start: datetime, end: dateti
                 )
             )
     return records
+
+
+def load_case_posts(db: Database, brand: str, start: datetime, end: datetime,
+                    accounts: Sequence[str] = ()) -> list[Post]:
+    """Return the stored posts of `brand` made in [start, end) as case posts: the customers' and the brand's own
+    (marked `from_brand` by the source, or written by one of `accounts`)."""
+    query = (select(MentionRow)
+             .where(MentionRow.brand == brand, MentionRow.created_at >= start, MentionRow.created_at < end)
+             .order_by(MentionRow.created_at, MentionRow.id))
+    own = {a.lstrip("@").lower() for a in accounts}
+    with db.session() as session:
+        return [Post(id=m.external_id, author=m.author_handle, at=_as_utc(m.created_at) or m.created_at, text=m.text,
+                     parent_id=m.parent_id, from_brand=(m.raw or {}).get("from_brand") is True
+                     or m.author_handle.lower() in own)
+                for m in session.scalars(query).all()]
 
 
 def load_queue(db: Database, brand: str, start: datetime, end: datetime) -> list[QueueRecord]:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from core.outbox import enqueue
 from core.settings import DigestSettings, Settings
+from core.settings.cases import CaseSettings
 from core.storage import Database
 from monitor.digest.build import Digest, build_digest, dumps
 from monitor.digest.render import render_html
@@ -101,11 +102,14 @@ def make_digest(
     brand_words: Sequence[str] = (),
     out: Path | None = None,
     slack_channel: str | None = None,
+    cases: CaseSettings | None = None,
 ) -> DigestResult:
     """Compute one digest, write `<out>` and its `.json` sidecar, and queue the Slack summary if a channel is given."""
+    cases = cases or CaseSettings()
     digest = build_digest(db, brand=brand, week=week, now=now, competitors=competitors, brand_words=brand_words,
                           previous_weeks=options.previous_weeks, max_themes=options.max_themes,
-                          theme_embedder=options.theme_embedder)
+                          theme_embedder=options.theme_embedder, merge_window_h=cases.merge_window_h,
+                          auto_resolve_h=cases.auto_resolve_h)
     html_path = out or default_path(options.out_dir, brand, week)
     json_path = html_path.with_suffix(".json")
     html_path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +134,7 @@ def run_weekly(settings: Settings, db: Database, *, now: datetime) -> list[Diges
         if not brand.own:
             continue
         results.append(make_digest(db, brand=brand.name, week=week, now=now, options=options,
-                                   competitors=brand.competitors, brand_words=list(brand.handles.values()),
-                                   slack_channel=options.slack_channel))
+                                   competitors=brand.competitors,
+                                   brand_words=[h for n in brand.handles for h in brand.accounts(n)],
+                                   slack_channel=options.slack_channel, cases=settings.cases))
     return results

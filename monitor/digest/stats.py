@@ -47,7 +47,8 @@ def wilson(k: int, n: int, *, z: float = Z95) -> Proportion:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Proportion(k, n, p, max(0.0, centre - half), min(1.0, centre + half))
+    # rounding can put a bound a hair past the share itself (wilson(0, 3).low is 5.55e-17): clamp to it
+    return Proportion(k, n, p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def newcombe(current: Proportion, baseline: Proportion) -> Change:

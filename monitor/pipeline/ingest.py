@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError
 
 from core.domain import Batch, Mention
 from core.storage import Database, insert_ignore
+from core.storage.quarantine_tables import QUARANTINED, REJECTED, add_rejects
 from core.storage.schema import MentionRow, SourceStateRow
 from sources.base import FatalSourceError, RateLimited, RetriableError, Source, SourceError
 
@@ -32,6 +34,8 @@ class PollOutcome:
     skipped_reason: str | None = None
     error: str | None = None
     exhausted: bool = False
+    #: Records read but refused by the source's checks (quarantined ones are counted in `source_rejects`).
+    rejected: int = 0
 
 
 def mention_row(mention: Mention, *, brand: str, source_name: str, now: datetime) -> dict[str, Any]:
@@ -85,22 +89,71 @@ def _state(session: Any, source_name: str) -> SourceStateRow:
     return state
 
 
+#: Errors that belong to one record's values (too long, out of range); any other database error fails the batch.
+RECORD_ERRORS = (DataError, IntegrityError, OverflowError)
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).splitlines() or [type(orig).__name__])[0]
+
+
+def _advance(session: Any, source: Source, batch: Batch, now: datetime) -> None:
+    state = _state(session, source.name)
+    state.cursor = batch.cursor
+    state.last_success_at = now
+    state.last_error = None
+    state.consecutive_failures = 0
+    state.exhausted = batch.exhausted
+
+
+def _rejects(batch: Batch) -> list[dict[str, Any]]:
+    return [{"kind": REJECTED, "location": r.location, "reason": r.reason,
+             "raw": _jsonable(r.raw) if r.raw is not None else None, "cursor": batch.cursor} for r in batch.rejected]
+
+
 def store_batch(db: Database, source: Source, batch: Batch, *, now: datetime) -> int:
-    """Store a batch and advance the source's cursor atomically; return how many rows were new."""
+    """Store a batch, its rejected records and the source's new cursor atomically; return how many rows were new.
+
+    When the database refuses the batch for one record's values, each record is stored on its own and the ones
+    it still refuses are quarantined (`source_rejects`, with the raw payload), so the cursor always moves on.
+    """
     rows = []
     for mention in batch.mentions:
         row = mention_row(mention, brand=source.brand, source_name=source.name, now=now)
         # every string column, not only the text: a hostile handle also reaches the URL and the ids
         rows.append({key: clean_text(value) if isinstance(value, str) else value for key, value in row.items()})
+    try:
+        with db.session() as session:
+            inserted = insert_ignore(session, MentionRow, rows, conflict=("network", "external_id"), returning=("id",))
+            add_rejects(session, source.name, _rejects(batch), now=now)
+            _advance(session, source, batch, now)
+        return len(inserted)
+    except RECORD_ERRORS as exc:
+        log.warning("source %s: the database refused the batch (%s); storing its records one by one",
+                    source.name, _reason(exc))
+    return _store_one_by_one(db, source, batch, rows, now=now)
+
+
+def _store_one_by_one(db: Database, source: Source, batch: Batch, rows: list[dict[str, Any]], *,
+                      now: datetime) -> int:
+    new = 0
+    quarantine: list[dict[str, Any]] = []
     with db.session() as session:
-        inserted = insert_ignore(session, MentionRow, rows, conflict=("network", "external_id"), returning=("id",))
-        state = _state(session, source.name)
-        state.cursor = batch.cursor
-        state.last_success_at = now
-        state.last_error = None
-        state.consecutive_failures = 0
-        state.exhausted = batch.exhausted
-    return len(inserted)
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    new += len(insert_ignore(session, MentionRow, [row], conflict=("network", "external_id"),
+                                             returning=("id",)))
+            except RECORD_ERRORS as exc:
+                reason = _reason(exc)
+                log.error("source %s: %s/%s quarantined: %s", source.name, row.get("network"),
+                          row.get("external_id"), reason)
+                quarantine.append({"kind": QUARANTINED, "location": f"{row.get('network')}:{row.get('external_id')}",
+                                   "reason": reason, "raw": row.get("raw"), "cursor": batch.cursor})
+        add_rejects(session, source.name, _rejects(batch) + quarantine, now=now)
+        _advance(session, source, batch, now)
+    return new
 
 
 def poll_source(db: Database, source: Source, *, now: datetime) -> PollOutcome:
@@ -129,7 +182,11 @@ def poll_source(db: Database, source: Source, *, now: datetime) -> PollOutcome:
     stored = store_batch(db, source, batch, now=now)
     if batch.mentions:
         log.info("source %s: %d fetched, %d new", source.name, len(batch.mentions), stored)
-    return PollOutcome(source.name, fetched=len(batch.mentions), stored=stored, exhausted=batch.exhausted)
+    if batch.rejected:
+        log.warning("source %s: %d records rejected (brandmon sources --rejects %s shows them)", source.name,
+                    len(batch.rejected), source.name)
+    return PollOutcome(source.name, fetched=len(batch.mentions), stored=stored, exhausted=batch.exhausted,
+                       rejected=len(batch.rejected))
 
 
 def _record_failure(

@@ -152,14 +152,26 @@ def thread_state(session: Session, mention: MentionRow) -> ThreadState:
     return ThreadState(int(newest or mention.id), int(replies or 0))
 
 
-def mark_seen(db: Database, item_id: int, mention_id: int, actor: str, *, now: datetime | None = None) -> ThreadState:
-    """Record that `actor` has now seen the thread of an item as it stands; return that state."""
+def current_thread_state(db: Database, mention_id: int) -> ThreadState:
+    """Return the state of a post's thread now, recording nothing (what a page shows its reader)."""
+    with db.session() as session:
+        mention = session.get(MentionRow, mention_id)
+        if mention is None:
+            raise LookupError(f"no post {mention_id}")
+        return thread_state(session, mention)
+
+
+def mark_seen(db: Database, item_id: int, mention_id: int, actor: str, *, now: datetime | None = None,
+              state: ThreadState | None = None) -> ThreadState:
+    """Record that `actor` has seen the thread of an item: as it stands now, or as `state` (what their page
+    showed them, posted back with the reply form); return the state recorded.
+    """
     now = now or utcnow()
     with db.session() as session:
         mention = session.get(MentionRow, mention_id)
         if mention is None:
             raise LookupError(f"no post {mention_id}")
-        state = thread_state(session, mention)
+        state = state or thread_state(session, mention)
         inserted = insert_ignore(session, ThreadViewRow, [{
             "queue_item_id": item_id, "actor": actor, "newest_mention_id": state.newest_mention_id,
             "reply_count": state.reply_count, "seen_at": now}], conflict=("queue_item_id", "actor"), returning=("id",))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.domain import QueueStatus
@@ -103,6 +103,18 @@ def list_queue(
         query = query.where(QueueItemRow.claimed_by == claimed_by)
     with db.session() as session:
         return [QueueEntry(item, mention, scores) for item, mention, scores in session.execute(query).all()]
+
+
+def count_queue(db: Database, *, brand: str | None = None, statuses: tuple[str, ...] = OPEN_STATUSES,
+                claimed_by: str | None = None) -> int:
+    """Return how many items `list_queue` would return with no limit."""
+    query = select(func.count()).select_from(QueueItemRow).where(QueueItemRow.status.in_(statuses))
+    if brand is not None:
+        query = query.where(QueueItemRow.brand == brand)
+    if claimed_by is not None:
+        query = query.where(QueueItemRow.claimed_by == claimed_by)
+    with db.session() as session:
+        return int(session.scalar(query) or 0)
 
 
 def get_entry(db: Database, item_id: int) -> QueueEntry:
@@ -319,8 +331,14 @@ def reclassify(
     complaint: bool | None = None,
     urgency_category: str | None = None,
     now: datetime | None = None,
+    item_id: int | None = None,
+    force: bool = False,
 ) -> LabelledExampleRow:
-    """Correct a post's labels; the correction is stored as a labelled example for later training."""
+    """Correct a post's labels; the correction is stored as a labelled example for later training.
+
+    While someone else holds a live claim on the post's item, only they (or `force`, for admins) may correct it.
+    `item_id`, when given, must be the post's queue item.
+    """
     now = _now(now)
     if sentiment is None and complaint is None and urgency_category is None:
         raise QueueError("reclassify needs at least one of sentiment, complaint, urgency category")
@@ -351,6 +369,11 @@ def reclassify(
         session.add(example)
         scores.sentiment, scores.complaint, scores.urgency_category = new_sentiment, new_complaint, new_category
         item = session.execute(select(QueueItemRow).where(QueueItemRow.mention_id == mention_id)).scalar()
+        if item_id is not None and (item is None or item.id != item_id):
+            raise QueueError(f"post {mention_id} does not belong to queue item {item_id}")
+        holder = _lease_holder(item, now) if item is not None else None
+        if item is not None and holder is not None and holder != actor and not force:
+            raise QueueConflict(f"item {item.id} is claimed by {holder}; only they can reclassify it now")
         if item is not None and item.urgency_category != new_category:
             item.urgency_category = new_category
             item.version += 1

@@ -27,17 +27,15 @@ from core.storage.schema import MentionRow, OutboxRow, QueueItemRow, ReplyRow, u
 from monitor.queue.context import ThreadState, mark_seen, seen_state, thread_state
 from monitor.queue.items import QueueConflict, QueueError, audit
 from sources.base import FatalSourceError, RateLimited, ReplyNotSupported, Source, SourceError
+from sources.x_posts import X_MAX_WEIGHTED_CHARS, X_URL_WEIGHT, contains_url
+from sources.x_posts import weighted_length as x_weighted_length
 
 log = logging.getLogger(__name__)
 
 #: Characters a reply may use per network (X counts weighted characters, see `weighted_length`).
-LENGTH_LIMITS = {"x": 280, "reddit": 10_000}
-#: X shortens every link to t.co, which counts as 23 characters whatever the URL's length.
-X_URL_LENGTH = 23
-_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|co|uk|ly)"
-                  r"(?:/[^\s<>]*)?")
-#: twitter-text v3: code points in these ranges count 1, everything else (CJK, emoji...) counts 2.
-_X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+LENGTH_LIMITS = {"x": X_MAX_WEIGHTED_CHARS, "reddit": 10_000}
+#: X shortens every link to t.co, which counts as 23 characters whatever the URL's length (the X source's rule).
+X_URL_LENGTH = X_URL_WEIGHT
 _VARIABLE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 VARIABLES = ("first_name", "name", "handle", "brand")
 DEFAULT_THANKS = "Thank you, {first_name}! We're so glad to hear it."
@@ -76,21 +74,11 @@ class SavedReply:
     origin: str  # "config" or "database"
 
 
-def _x_char_weight(char: str) -> int:
-    code = ord(char)
-    return 1 if any(low <= code <= high for low, high in _X_LIGHT_RANGES) else 2
-
-
 def weighted_length(text: str, network: str) -> int:
-    """Return the length the network counts: on X links count 23 and wide characters count 2."""
-    text = unicodedata.normalize("NFC", text)
-    if network != "x":
-        return len(text)
-    length, last = 0, 0
-    for match in _URL.finditer(text):
-        length += sum(_x_char_weight(c) for c in text[last:match.start()]) + X_URL_LENGTH
-        last = match.end()
-    return length + sum(_x_char_weight(c) for c in text[last:])
+    """Return the length the network counts; on X that is the X source's own counter (`x_weighted_length`)."""
+    if network == "x":
+        return x_weighted_length(text)
+    return len(unicodedata.normalize("NFC", text))
 
 
 def check_reply(text: str, network: str) -> ReplyCheck:
@@ -102,7 +90,7 @@ def check_reply(text: str, network: str) -> ReplyCheck:
         errors.append("the reply is empty")
     if limit is not None and length > limit:
         errors.append(f"the reply is {length} characters as {network} counts them; the limit is {limit}")
-    if network == "x" and _URL.search(text):
+    if network == "x" and contains_url(text):
         warnings.append(f"the reply has a link: X counts each link as {X_URL_LENGTH} characters, and posting a link "
                         "costs more under the X API's pricing")
     return ReplyCheck(network, length, limit, errors, warnings)

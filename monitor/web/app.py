@@ -20,11 +20,53 @@ from core.settings import Secrets, Settings
 from core.storage import Database
 from core.storage.schema import utcnow
 from monitor.pipeline.deliver import Deliverer
-from monitor.web.context import HERE, SECURITY_HEADERS, LoginRequired, WebContext, _templates, ctx
+from monitor.web.context import HERE, SECURITY_HEADERS, LoginRequired, WebContext, _templates, ctx, safe_next
+from monitor.web.login_routes import router as login_router
 from monitor.web.routes import router as routes_router
 from sources.base import Source
 
 log = logging.getLogger(__name__)
+__all__ = ["SecureCookies", "create_app", "safe_next"]
+SESSION_COOKIE = "brandmon_session"
+
+
+class SecureCookies:
+    """ASGI middleware: mark the session cookie `Secure` whenever the browser reached us over HTTPS.
+
+    That is a direct HTTPS request, `web.secure_cookies: true`, or (only with `web.trust_proxy_headers: true`)
+    a reverse proxy saying `X-Forwarded-Proto: https`.
+    """
+
+    def __init__(self, app: Any, *, always: bool, trust_proxy: bool) -> None:
+        self.app, self.always, self.trust_proxy = app, always, trust_proxy
+
+    def _secure(self, scope: Mapping[str, Any]) -> bool:
+        if self.always or scope.get("scheme") == "https":
+            return True
+        if not self.trust_proxy:
+            return False
+        for name, value in scope.get("headers") or []:
+            if name == b"x-forwarded-proto":
+                return value.decode("latin-1").split(",")[-1].strip().lower() == "https"
+        return False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self._secure(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secure(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = []
+                for name, value in message.get("headers") or []:
+                    if (name.lower() == b"set-cookie" and value.startswith(SESSION_COOKIE.encode() + b"=")
+                            and b"secure" not in value.lower()):
+                        value += b"; Secure"
+                    headers.append((name, value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_secure)
 
 
 
@@ -50,11 +92,13 @@ def create_app(
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32),
-        session_cookie="brandmon_session",
+        session_cookie=SESSION_COOKIE,
         max_age=settings.web.session_max_age_s,
         same_site="lax",
         https_only=settings.web.secure_cookies,
     )
+    app.add_middleware(SecureCookies, always=settings.web.secure_cookies,
+                       trust_proxy=settings.web.trust_proxy_headers)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Response:
@@ -76,6 +120,7 @@ def create_app(
         return HTMLResponse(body, status_code=exc.status_code)
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(login_router)
     app.include_router(routes_router)
     app.include_router(_slack_actions(settings, db, secrets_ or Secrets(), clock), prefix="/slack/actions")
     return app

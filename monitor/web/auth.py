@@ -90,6 +90,25 @@ def authenticate(db: Database, username: str, password: str, *, now: datetime | 
         return User(row.id, row.username, row.role)
 
 
+def change_password(db: Database, user_id: int, current: str, new: str, *, now: datetime | None = None) -> None:
+    """Replace a user's password after checking the current one; audit the change."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(new) > 1024:
+        raise UserError("a password is at most 1024 characters")
+    now = now or utcnow()
+    with db.session() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or not row.active:
+            raise UserError("no such active user")
+        try:
+            _HASHER.verify(row.password_hash, current)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            raise UserError("the current password is wrong") from None
+        row.password_hash = hash_password(new)
+        audit(session, actor=row.username, action="password_changed", at=now)
+
+
 def load_user(db: Database, user_id: int) -> User | None:
     """Return the active user with this id, or None."""
     with db.session() as session:

@@ -19,7 +19,9 @@ from core.settings import Settings
 from core.storage import Database
 from monitor.pipeline.deliver import Deliverer
 from monitor.queue.items import format_due, minutes_left
-from monitor.web.auth import User, csrf_matches, load_user, new_csrf_token
+from monitor.web.auth import User, csrf_matches, new_csrf_token
+from monitor.web.sessions import session_user
+from monitor.web.untrusted import href, isolate, visible
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,9 @@ def _templates(settings: Settings) -> Environment:
     env.filters["localtime"] = localtime
     env.filters["due"] = lambda due, now: format_due(minutes_left(due, now))
     env.filters["words"] = lambda value: str(value).replace("_", " ")
+    env.filters["u"] = isolate  # every untrusted string: escaped, <bdi>-isolated, controls shown
+    env.filters["visible"] = visible  # for attributes and other places markup cannot go
+    env.filters["href"] = href  # untrusted URLs in links: controls percent-encoded
     return env
 
 
@@ -74,13 +79,46 @@ def ctx(request: Request) -> WebContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
+def signed_in(request: Request) -> User | None:
+    """Return the user of this request's live server-side session, or None."""
+    return session_user(ctx(request).db, request.session.get("sid"), now=ctx(request).now())
+
+
 def current_user(request: Request) -> User:
     """Return the logged-in user, or send the browser to the login page."""
-    user_id = request.session.get("uid")
-    user = load_user(ctx(request).db, int(user_id)) if user_id is not None else None
+    user = signed_in(request)
     if user is None:
         raise LoginRequired()
     return user
+
+
+def _forwarded(request: Request, header: str) -> str | None:
+    """Return the last value the trusted proxy put in a forwarding header, or None when it is not trusted."""
+    if not ctx(request).settings.web.trust_proxy_headers:
+        return None
+    value = request.headers.get(header, "")
+    last = value.split(",")[-1].strip()
+    return last or None
+
+
+def client_address(request: Request) -> str:
+    """Return the client's address: the proxy's word for it when trusted, else the peer's."""
+    return _forwarded(request, "x-forwarded-for") or (request.client.host if request.client else "unknown")
+
+
+def is_https(request: Request) -> bool:
+    """Return True when the browser reached us over HTTPS (directly, or through a trusted proxy that says so)."""
+    return request.url.scheme == "https" or (_forwarded(request, "x-forwarded-proto") or "").lower() == "https"
+
+
+MAX_FIELD = 20_000
+
+
+def clean(value: str, *, field: str, limit: int = MAX_FIELD) -> str:
+    """Return a text input as given, or refuse (400) one that is too long or carries NUL (PostgreSQL refuses it)."""
+    if len(value) > limit or "\x00" in value:
+        raise HTTPException(status_code=400, detail=f"{field} is longer than {limit} characters or contains NUL")
+    return value
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -109,7 +147,7 @@ async def require_csrf(request: Request) -> None:
     """Refuse a form post whose CSRF token or Origin does not belong to this session and site."""
     origin = request.headers.get("origin")
     if origin and origin != "null":
-        expected = f"{request.url.scheme}://{request.url.netloc}"
+        expected = f"{'https' if is_https(request) else request.url.scheme}://{request.url.netloc}"
         if origin.rstrip("/") != expected:
             raise HTTPException(status_code=403, detail="cross-site form post refused")
     form = await request.form()

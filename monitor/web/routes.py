@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
 from core.storage.queue_tables import ROLES
 from core.storage.schema import ReplyRow
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
-from monitor.queue.context import ThreadState, customer_context, mark_seen
+from monitor.queue.context import ThreadState, current_thread_state, customer_context, mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
     ItemNotFound,
     QueueError,
-    audit,
     audit_trail,
     claim,
     get_entry,
@@ -38,16 +38,16 @@ from monitor.queue.replies import (
     thank_template,
 )
 from monitor.queue.sla import sla_status
-from monitor.web.auth import User, UserError, add_user, authenticate, list_users, load_user, new_csrf_token
+from monitor.web.auth import User, UserError, add_user, list_users
 from monitor.web.context import (
     AdminUser,
     CurrentUser,
+    clean,
     ctx,
     flash,
     redirect,
     render,
     require_csrf,
-    safe_next,
 )
 
 log = logging.getLogger(__name__)
@@ -59,47 +59,23 @@ VIEWS = {
     "replied": ("replied",),
     "closed": ("resolved", "not_relevant"),
 }
-
-
-# -- login --------------------------------------------------------------------------------------------------
-
-@router.get("/login")
-def login_page(request: Request, next: str = "/") -> Response:
-    """Show the login form (or go straight on when already logged in)."""
-    user_id = request.session.get("uid")
-    if user_id is not None and load_user(ctx(request).db, int(user_id)) is not None:
-        return redirect(safe_next(next))
-    return render(request, "login.html", user=None, next=safe_next(next), error=None)
-
-
-@router.post("/login", dependencies=CSRF)
-def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/")) -> Response:
-    """Check the password; on success start a fresh session with a new CSRF token."""
-    context = ctx(request)
-    user = authenticate(context.db, username, password, now=context.now())
-    if user is None:
-        return render(request, "login.html", user=None, next=safe_next(next),
-                      error="wrong username or password", status_code=401)
-    request.session.clear()  # nothing from before the login survives it
-    request.session.update(uid=user.id, csrf=new_csrf_token())
-    with context.db.session() as session:
-        audit(session, actor=user.username, action="logged_in", at=context.now())
-    return redirect(safe_next(next))
-
-
-@router.post("/logout", dependencies=CSRF)
-def logout(request: Request) -> Response:
-    """End the session."""
-    request.session.clear()
-    return redirect("/login")
+#: Ids are 64-bit integers in the database; anything outside is simply not found (and never reaches SQL).
+MAX_ID = 2**63 - 1
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: Counts are 32-bit integers in the database.
+MAX_COUNT = 2**31 - 1
+#: The longest snooze: a year.
+MAX_SNOOZE_MIN = 366 * 24 * 60
 
 
 # -- the queue ----------------------------------------------------------------------------------------------
 
 @router.get("/")
-def queue_page(request: Request, user: CurrentUser, view: str = "open", brand: str | None = None) -> Response:
+def queue_page(request: Request, user: CurrentUser, view: str = "open",
+               brand: Annotated[str | None, Query(max_length=200)] = None) -> Response:
     """List queue items, most urgent first, with their SLA state."""
     context = ctx(request)
+    brand = clean(brand, field="brand", limit=200) if brand else None
     now = context.now()
     if view not in VIEWS:
         raise HTTPException(status_code=404, detail=f"no queue view {view!r}")
@@ -126,7 +102,7 @@ def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", c
     except ItemNotFound:
         raise HTTPException(status_code=404, detail=f"no queue item {item_id}") from None
     mention, item = entry.mention, entry.item
-    state = mark_seen(context.db, item.id, mention.id, user.username, now=now)
+    state = current_thread_state(context.db, mention.id)  # a GET records nothing: "seen" is posted with the reply
     offered = []
     for saved in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
                                kind=item.kind, brand=mention.brand):
@@ -148,13 +124,17 @@ def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", c
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, user: CurrentUser, item_id: int, saved: str | None = None,
-              thank: int = 0) -> Response:
-    """Show one item with its customer's context and the reply form; opening it records what was seen."""
+def item_page(request: Request, user: CurrentUser, item_id: ItemId,
+              saved: Annotated[str | None, Query(max_length=200)] = None,
+              thank: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
+    """Show one item with its customer's context and the reply form (a GET changes nothing)."""
     draft = ""
     if saved or thank:
         context = ctx(request)
-        entry = get_entry(context.db, item_id)
+        try:
+            entry = get_entry(context.db, item_id)
+        except ItemNotFound:
+            raise HTTPException(status_code=404, detail=f"no queue item {item_id}") from None
         mention = entry.mention
         template = thank_template(context.settings.queue.saved_replies, mention.network) if thank else next(
             (s.text for s in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
@@ -168,7 +148,7 @@ def item_page(request: Request, user: CurrentUser, item_id: int, saved: str | No
 
 
 @router.post("/items/{item_id}/claim", dependencies=CSRF)
-def claim_item(request: Request, user: CurrentUser, item_id: int) -> Response:
+def claim_item(request: Request, user: CurrentUser, item_id: ItemId) -> Response:
     """Claim the item for the logged-in responder."""
     context = ctx(request)
     try:
@@ -180,14 +160,19 @@ def claim_item(request: Request, user: CurrentUser, item_id: int) -> Response:
 
 
 @router.post("/items/{item_id}/reply", dependencies=CSRF)
-def reply_item(request: Request, user: CurrentUser, item_id: int, text: str = Form(""),
-               action: str = Form("send"), seen_newest: int = Form(0), seen_replies: int = Form(0)) -> Response:
-    """Check a draft, or queue it and post it through the post's source at once."""
+def reply_item(request: Request, user: CurrentUser, item_id: ItemId, text: str = Form(""),
+               action: str = Form("send"), seen_newest: int = Form(0, ge=0, le=MAX_ID),
+               seen_replies: int = Form(0, ge=0, le=MAX_COUNT)) -> Response:
+    """Check a draft, or record what the form showed as seen and queue the reply, posting it at once."""
     context = ctx(request)
-    text = text.replace("\r\n", "\n")
+    text = clean(text, field="the reply").replace("\r\n", "\n")
     if action == "check":
         return _item_page(request, user, item_id, draft=text)
     try:
+        entry = get_entry(context.db, item_id)
+        # the form carries the thread state it was rendered with: that is what this responder has seen
+        mark_seen(context.db, item_id, entry.mention.id, user.username, now=context.now(),
+                  state=ThreadState(seen_newest, seen_replies))
         reply = queue_reply(context.db, item_id, user.username, text, now=context.now(),
                             seen=ThreadState(seen_newest, seen_replies))
     except ThreadChanged as exc:
@@ -209,8 +194,8 @@ def reply_item(request: Request, user: CurrentUser, item_id: int, text: str = Fo
 
 
 @router.post("/items/{item_id}/status", dependencies=CSRF)
-def change_status(request: Request, user: CurrentUser, item_id: int, status: str = Form(...),
-                  snooze_minutes: int = Form(60), force: str = Form("")) -> Response:
+def change_status(request: Request, user: CurrentUser, item_id: ItemId, status: str = Form(..., max_length=32),
+                  snooze_minutes: int = Form(60, ge=1, le=MAX_SNOOZE_MIN), force: str = Form("")) -> Response:
     """Resolve, snooze, mark not relevant, release or reopen an item."""
     context = ctx(request)
     now = context.now()
@@ -225,15 +210,16 @@ def change_status(request: Request, user: CurrentUser, item_id: int, status: str
 
 
 @router.post("/items/{item_id}/reclassify", dependencies=CSRF)
-def reclassify_item(request: Request, user: CurrentUser, item_id: int, sentiment: str = Form(""),
-                    complaint: str = Form(""), urgency_category: str = Form("")) -> Response:
+def reclassify_item(request: Request, user: CurrentUser, item_id: ItemId, sentiment: str = Form("", max_length=32),
+                    complaint: str = Form("", max_length=8),
+                    urgency_category: str = Form("", max_length=32)) -> Response:
     """Correct the post's labels; the correction becomes a training example."""
     context = ctx(request)
     try:
         entry = get_entry(context.db, item_id)
         reclassify(context.db, entry.mention.id, user.username, sentiment=sentiment or None,
                    complaint={"yes": True, "no": False}.get(complaint), urgency_category=urgency_category or None,
-                   now=context.now())
+                   now=context.now(), item_id=item_id, force=user.is_admin)
         flash(request, "ok", "Thanks: the correction is saved as a training example.")
     except QueueError as exc:
         flash(request, "error", str(exc))
@@ -264,6 +250,7 @@ def admin_add_user(request: Request, user: AdminUser, username: str = Form(""), 
                    role: str = Form("responder")) -> Response:
     """Add a user."""
     try:
+        username, role = clean(username, field="username", limit=200), clean(role, field="role", limit=32)
         add_user(ctx(request).db, username, password, role=role, actor=user.username, now=ctx(request).now())
         flash(request, "ok", f"User {username} added.")
     except UserError as exc:
@@ -276,6 +263,8 @@ def admin_add_saved(request: Request, user: AdminUser, name: str = Form(""), tex
                     network: str = Form(""), kind: str = Form("")) -> Response:
     """Add a saved reply."""
     try:
+        name, text = clean(name, field="name", limit=200), clean(text, field="the text")
+        network, kind = clean(network, field="network", limit=32), clean(kind, field="kind", limit=16)
         if not name.strip() or not text.strip():
             raise ReplyRefused("a saved reply needs a name and a text")
         add_saved_reply(ctx(request).db, name=name.strip(), text=text, actor=user.username, network=network or None,

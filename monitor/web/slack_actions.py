@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from core.storage import Database
 from core.storage.incident_tables import IncidentMemberRow, IncidentRow
 from core.storage.schema import OutboxRow, QueueItemRow, utcnow
 from monitor.pipeline.route.incidents import incident_payload
+from monitor.web.slack_guard import BadBody, BodyTooLarge, first_use, message_items, parse_form, read_capped
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def verify_signature(
         raise SignatureError("X-Slack-Request-Timestamp is not a number") from None
     if abs(now.timestamp() - sent_at) > max_age_s:
         raise SignatureError(f"request is {abs(now.timestamp() - sent_at):.0f}s old; refused as a possible replay")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode("utf-8", "replace")):
         raise SignatureError("signature does not match")
 
 
@@ -86,22 +86,31 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def parse_actions(payload: Mapping[str, Any]) -> list[ButtonAction]:
-    """Read the clicks out of a `block_actions` payload (anything else yields none)."""
+    """Read the clicks out of a `block_actions` payload (anything else, or any odd shape, yields none)."""
     if payload.get("type") != "block_actions":
         return []
-    user = payload.get("user") or {}
-    container = payload.get("container") or {}
-    channel = (payload.get("channel") or {}).get("id") or container.get("channel_id")
+    user = _dict(payload.get("user"))
+    container = _dict(payload.get("container"))
+    channel = _text(_dict(payload.get("channel")).get("id")) or _text(container.get("channel_id"))
+    listed = payload.get("actions")
     actions = []
-    for action in payload.get("actions") or []:
+    for action in (a for a in (listed if isinstance(listed, list) else []) if isinstance(a, Mapping)):
         raw = str(action.get("value") or "")
         option = None
         if action.get("selected_option"):
-            option, _, raw = str(action["selected_option"].get("value") or "").partition("|")
+            option, _, raw = str(_dict(action["selected_option"]).get("value") or "").partition("|")
         try:
             carried = json.loads(raw) if raw else {}
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             carried = {}
         carried = carried if isinstance(carried, dict) else {}
         actions.append(
@@ -110,7 +119,7 @@ def parse_actions(payload: Mapping[str, Any]) -> list[ButtonAction]:
                 user_id=str(user.get("id") or ""),
                 user_name=str(user.get("username") or user.get("name") or user.get("id") or "someone"),
                 channel_id=channel,
-                message_ts=container.get("message_ts"),
+                message_ts=_text(container.get("message_ts")),
                 outbox_id=_int(carried.get("o")),
                 item_id=_int(carried.get("q")),
                 mention_id=_int(carried.get("m")),
@@ -172,6 +181,10 @@ class ActionHandler:
         row, incident = self._message(action)
         if row is None:
             return ActionResult(action.action_id, False, "the message is not one brandmon sent")
+        if not self._on_message(row, incident, action):
+            log.warning("slack action %s by %s names item %s / post %s, which are not on outbox %d",
+                        action.action_id, action.user_id, action.item_id, action.mention_id, row.id)
+            return ActionResult(action.action_id, False, "the button's item is not on this message")
         is_root = incident is not None and incident.root_outbox_id == row.id
         outcome = ActionResult(action.action_id, True)
         try:
@@ -207,9 +220,23 @@ class ActionHandler:
             # the click must come from the message the button is on, in the channel it was posted to
             if action.message_ts and row.result.get("ts") != action.message_ts:
                 return None, None
-            incident_id = action.incident_id or row.payload.get("incident_id")
-            incident = session.get(IncidentRow, int(incident_id)) if incident_id else None
+            # the message's own record says which incident it is about; a button naming another is refused
+            incident_id = _int(row.payload.get("incident_id"))
+            if action.incident_id is not None and action.incident_id != incident_id:
+                return row, None
+            incident = session.get(IncidentRow, incident_id) if incident_id else None
             return row, incident
+
+    def _on_message(self, row: OutboxRow, incident: IncidentRow | None, action: ButtonAction) -> bool:
+        """Return True when the item and post a button names are the ones its message (or incident) is about."""
+        with self.db.session() as session:
+            # an incident's root message is about all its posts; any other message about its own post only
+            root_of = incident.id if incident is not None and incident.root_outbox_id == row.id else None
+            items, mentions = message_items(session, row.payload, root_of)
+        if action.incident_id is not None and (incident is None or incident.id != action.incident_id):
+            return False
+        return (action.item_id is None or action.item_id in items) and (
+            action.mention_id is None or action.mention_id in mentions)
 
     def _incident_items(self, incident: IncidentRow) -> list[int]:
         with self.db.session() as session:
@@ -257,16 +284,6 @@ class ActionHandler:
         )
 
 
-def parse_form(body: bytes) -> dict[str, Any]:
-    """Return the JSON `payload` field of Slack's form-encoded interactivity request."""
-    fields = parse_qs(body.decode("utf-8"))
-    try:
-        payload = json.loads(fields.get("payload", ["{}"])[-1])
-    except json.JSONDecodeError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def build_router(
     handler: ActionHandler, *, signing_secret: Callable[[], str | None] | str | None, max_age_s: int = 300
 ) -> APIRouter:
@@ -276,21 +293,32 @@ def build_router(
     @router.post("", include_in_schema=False)
     @router.post("/", include_in_schema=False)
     async def slack_actions(request: Request, background: BackgroundTasks) -> Response:
-        body = await request.body()
-        secret = signing_secret() if callable(signing_secret) else signing_secret
         try:
-            verify_signature(
-                secret or "",
-                timestamp=request.headers.get("X-Slack-Request-Timestamp"),
-                signature=request.headers.get("X-Slack-Signature"),
-                body=body,
-                now=handler.clock(),
-                max_age_s=max_age_s,
-            )
+            body = await read_capped(request)  # never more than the cap in memory, signed or not
+        except BodyTooLarge as exc:
+            log.warning("slack interactivity request refused: %s", exc)
+            return Response("request body too large", status_code=413, media_type="text/plain")
+        except BadBody as exc:
+            return Response(f"bad request: {exc}", status_code=400, media_type="text/plain")
+        secret = signing_secret() if callable(signing_secret) else signing_secret
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        now = handler.clock()
+        try:
+            verify_signature(secret or "", timestamp=timestamp, signature=signature, body=body, now=now,
+                             max_age_s=max_age_s)
         except SignatureError as exc:
             log.warning("slack interactivity request refused: %s", exc)
             return Response("invalid request signature", status_code=401, media_type="text/plain")
-        payload = parse_form(body)
+        assert timestamp is not None and signature is not None
+        if not first_use(handler.db, timestamp, signature, now=now, max_age_s=max_age_s):
+            log.warning("slack interactivity request refused: the same signed request was already handled")
+            return Response("replayed request refused", status_code=401, media_type="text/plain")
+        try:
+            payload = parse_form(body)
+        except BadBody as exc:
+            log.warning("slack interactivity request refused: %s", exc)
+            return Response(f"bad request: {exc}", status_code=400, media_type="text/plain")
         # Slack wants an answer within 3 s: acknowledge now, do the work after the response is sent
         background.add_task(handler.handle_payload, payload)
         return Response(status_code=200)

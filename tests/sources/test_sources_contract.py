@@ -18,7 +18,17 @@ from monitor.pipeline.ingest import poll_source
 from sources.base import MalformedResponse, RateLimited, RetriableError, Source
 from sources.reddit import RedditSource
 from sources.replay import ReplaySource
+from sources.mastodon import MastodonSource
 from sources.x import XSource
+from tests.support.bluesky import (
+    bluesky_json,
+    bluesky_login,
+    bluesky_notifications,
+    bluesky_post,
+    bluesky_source,
+    mastodon_interaction,
+    mastodon_secrets,
+)
 from tests.support.clock import Clock
 from tests.support.sources import (
     Interaction,
@@ -126,7 +136,49 @@ class ReplayHarness(Harness):
         return []
 
 
-HARNESSES: dict[str, Harness] = {"x": XHarness(), "reddit": RedditHarness(), "replay": ReplayHarness()}
+class MastodonHarness(Harness):
+    uri = "http://localhost:3000/api/v1/notifications"
+
+    def source(self, tmp_path: Path) -> Source:
+        return MastodonSource(name="contract-mastodon", brand="Kestrel",
+                              options={"instance_url": "http://localhost:3000"}, secrets=mastodon_secrets(),
+                              clock=Clock(NOW))
+
+    def ok(self, tmp_path: Path) -> list[Interaction]:
+        return [mastodon_interaction("test_notifications_mentions_only.yaml", 1)]
+
+    def status(self, code: int, headers: dict[str, str]) -> list[Interaction]:
+        if "x-rate-limit-reset" in headers:  # Mastodon sends the reset as an ISO time
+            reset = datetime.fromtimestamp(int(headers["x-rate-limit-reset"]), UTC)
+            headers = {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "0",
+                       "x-ratelimit-reset": reset.isoformat().replace("+00:00", "Z")}
+        return [Interaction("GET", self.uri, code, '{"error": "status"}',
+                            {"content-type": ["application/json"]} | {k: [v] for k, v in headers.items()})]
+
+    def malformed(self, tmp_path: Path) -> list[Interaction]:
+        return [Interaction("GET", self.uri, 200, '[{"id": "21", "type": "ment', {"content-type": ["application/json"]})]
+
+
+class BlueskyHarness(Harness):
+    def source(self, tmp_path: Path) -> Source:
+        return bluesky_source("contract-bluesky")
+
+    def ok(self, tmp_path: Path) -> list[Interaction]:
+        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications", bluesky_notifications()),
+                                  bluesky_json("app.bsky.feed.getPosts", {"posts": [bluesky_post()]})]
+
+    def status(self, code: int, headers: dict[str, str]) -> list[Interaction]:
+        if "x-rate-limit-reset" in headers:
+            headers = {"ratelimit-reset": headers["x-rate-limit-reset"], "ratelimit-remaining": "0"}
+        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications",
+                                               {"error": "Status", "message": f"status {code}"}, code, headers)]
+
+    def malformed(self, tmp_path: Path) -> list[Interaction]:
+        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications", '{"notifications": [{"ur')]
+
+
+HARNESSES: dict[str, Harness] = {"x": XHarness(), "reddit": RedditHarness(), "replay": ReplayHarness(),
+                                 "mastodon": MastodonHarness(), "bluesky": BlueskyHarness()}
 
 
 def test_every_registered_source_has_a_contract_harness() -> None:

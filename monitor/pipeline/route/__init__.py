@@ -38,7 +38,7 @@ from monitor.pipeline.route.incidents import (
     new_incident,
     signature,
 )
-from monitor.pipeline.route.rules import RoutingFacts, matching_rules, queue_kind, quiet_decision
+from monitor.pipeline.route.rules import RoutingFacts, history_reason, matching_rules, queue_kind, quiet_decision
 from monitor.queue.sla import deadlines
 
 log = logging.getLogger(__name__)
@@ -146,9 +146,9 @@ def _facts(mention: MentionRow, scores: ClassificationRow) -> RoutingFacts:
     )
 
 
-def _queue_item(
-    session: Session, settings: Settings, mention: MentionRow, scores: ClassificationRow, kind: str, now: datetime
-) -> QueueItemRow | None:
+def _queue_item(session: Session, settings: Settings, mention: MentionRow, scores: ClassificationRow, kind: str,
+                now: datetime, history: str | None) -> QueueItemRow | None:
+    """Queue the post; history is queued closed (`not_relevant`, reopenable) so its old deadlines breach nothing."""
     first_due, resolve_due = deadlines(mention.created_at, scores.urgency_level, settings.sla)
     inserted = insert_ignore(
         session,
@@ -158,7 +158,7 @@ def _queue_item(
                 "mention_id": mention.id,
                 "brand": mention.brand,
                 "kind": kind,
-                "status": "new",
+                "status": "not_relevant" if history else "new",
                 "urgency_score": scores.urgency_score,
                 "urgency_level": scores.urgency_level,
                 "urgency_category": scores.urgency_category,
@@ -181,13 +181,15 @@ def _queue_item(
                 action="queued",
                 queue_item_id=item.id,
                 mention_id=mention.id,
-                detail={"kind": kind, "level": scores.urgency_level},
+                detail={"kind": kind, "level": scores.urgency_level, **({"history": history} if history else {})},
             )
         )
     return item
 
 
 def _route_one(batch: _Batch, mention: MentionRow, scores: ClassificationRow, *, own: bool) -> dict[str, Any]:
+    if (mention.raw or {}).get("from_brand") is True:
+        return {"skipped": "the brand's own post: a reply in its case, never a customer's (README, \"Cases\")"}
     if not own:
         return {"skipped": "competitor brand: tracked for share of voice only"}
     if not scores.matched_query:
@@ -195,10 +197,13 @@ def _route_one(batch: _Batch, mention: MentionRow, scores: ClassificationRow, *,
     settings, session, now = batch.settings, batch.session, batch.now
     facts = _facts(mention, scores)
     kind = queue_kind(facts, urgency_level=scores.urgency_level)
-    item = _queue_item(session, settings, mention, scores, kind, now) if kind is not None else None
-    decision: dict[str, Any] = {"alerts": [], "queue": kind}
+    history = history_reason(mention.created_at, now, settings.slack)
+    item = _queue_item(session, settings, mention, scores, kind, now, history) if kind is not None else None
+    decision: dict[str, Any] = {"alerts": [], "queue": kind, **({"history": history} if history else {})}
     rules = matching_rules(settings.slack.routes, facts) if settings.slack.enabled else []
-    if not rules:
+    for rule in rules if history else []:  # history is recorded, never sent
+        _record_alert(session, mention, rule.name, rule.channel, now, None, history)
+    if not rules or history:
         return decision
     sig = signature(
         text=mention.text,

@@ -27,6 +27,16 @@ class RoutingFacts:
     text: str
 
 
+def history_reason(posted: datetime, now: datetime, slack: SlackSettings) -> str | None:
+    """Say why a post is history (older than `slack.max_age_min` when routed: a backfill, a replay), or None."""
+    posted = posted if posted.tzinfo is not None else posted.replace(tzinfo=UTC)
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    age_min = (now - posted).total_seconds() / 60
+    if age_min <= slack.max_age_min:
+        return None
+    return f"history: posted {int(age_min)} min before it was routed (slack.max_age_min is {slack.max_age_min})"
+
+
 def rule_matches(rule: RouteRule, facts: RoutingFacts) -> bool:
     """Return True when every condition the rule sets holds for `facts`."""
     if rule.brands is not None and facts.brand not in rule.brands:

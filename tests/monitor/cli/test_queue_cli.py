@@ -54,7 +54,7 @@ def test_list_claim_show_reply_and_resolve(setup: tuple[Path, Database, dict[str
     config, db, seeded = setup
     item = seeded["1"][1]
     code, out = run(config, "queue", "list")
-    assert code == 0 and "3 items (open)" in out
+    assert code == 0 and "3 items open, showing 3" in out
     assert "\x1b" not in out and "\ufffd[31mred" in out  # terminal escapes from a post are neutralised
     code, out = run(config, "queue", "claim", str(item))
     assert code == 0 and "is yours until" in out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,8 @@ from click.testing import CliRunner
 from config import EXAMPLE_CONFIG
 from core.settings import ConfigError, Secrets, load_settings
 from monitor.cli import main
+from tests.support.processes import Processes
+from tests.support.processes import wait_for as settle
 
 EXPECTED_COMMANDS = {"init", "run", "demo", "check", "bench"}
 
@@ -98,12 +99,12 @@ def test_init_writes_a_starter_config_that_loads(tmp_path: Path) -> None:
     assert refused.exit_code != 0 and "already exists" in refused.output
 
 
-def test_bad_config_prints_one_clear_line_and_exits_non_zero(tmp_path: Path) -> None:
+def test_bad_config_prints_one_clear_line_and_exits_non_zero(tmp_path: Path, processes: Processes) -> None:
     data = example()
     data["brands"][1]["competitors"] = ["Nobody"]
     path = write(tmp_path, data)
-    result = subprocess.run([sys.executable, "-m", "monitor", "check", "-c", str(path)],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+    child = processes.start([sys.executable, "-m", "monitor", "check", "-c", str(path)])
+    settle(lambda: not child.alive(), what="brandmon check exiting")
+    assert child.process.returncode == 2
+    lines = child.stderr().strip().splitlines()
     assert lines == [f"brandmon: error: {path}: brands[1].competitors: 'Nobody' is not a configured brand"]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,8 @@ from models.lexicon import LexiconClassifier
 from monitor.pipeline import Pipeline
 from monitor.scheduler import JOB_DEFAULTS, add_jobs, reload_jobs
 from tests.support.drills import settings_for, streams
+from tests.support.processes import Processes
+from tests.support.processes import wait_for as settle
 
 BROKEN = "brands:\n  - name: Kestrel Mobile\n    query: [unclosed\n"
 
@@ -71,17 +71,8 @@ def mentions(db: Database, source: str) -> int:
                                    .where(MentionRow.source_name == source)).scalar_one())
 
 
-def wait_for(predicate: object, timeout_s: float = 60) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.slow
-def test_sighup_with_a_broken_file_reports_it_and_keeps_running(tmp_path: Path) -> None:
+def test_sighup_with_a_broken_file_reports_it_and_keeps_running(tmp_path: Path, processes: Processes) -> None:
     files = streams(tmp_path, sources=2, per_source=30)
     url = f"sqlite:///{tmp_path / 'reload.db'}"
     config = tmp_path / "brandmon.yaml"
@@ -91,29 +82,29 @@ def test_sighup_with_a_broken_file_reports_it_and_keeps_running(tmp_path: Path) 
     good["sources"][0]["poll_interval_s"] = 0.5
     write(config, good)
     env = {k: v for k, v in os.environ.items() if k != "BRANDMON_DATABASE_URL"} | {"PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = processes.start([sys.executable, "-m", "monitor", "run", "-c", str(config)], env=env)
     db = Database(url)
     try:
-        assert b"SIGHUP reloads" in process.stdout.readline()  # type: ignore[union-attr]
-        assert wait_for(lambda: mentions(db, "bench-0") > 0)
+        settle(lambda: "SIGHUP reloads" in child.stdout() or not child.alive(), what="brandmon run starting")
+        assert child.alive(), child.stderr()
+        settle(lambda: mentions(db, "bench-0") > 0, what="the first poll")
         config.write_text(BROKEN, encoding="utf-8")
-        process.send_signal(signal.SIGHUP)
+        child.send(signal.SIGHUP)
+        settle(lambda: "config reload failed" in child.stderr(), what="the failed reload being reported")
         # the old config keeps polling its source to the end of the file
-        assert wait_for(lambda: mentions(db, "bench-0") == 30), "the old config stopped running"
-        assert process.poll() is None
+        settle(lambda: mentions(db, "bench-0") == 30, what="the old config polling to the end")
+        assert child.alive()
 
         fixed = dict(good)
         fixed["sources"] = [*good["sources"], {**good["sources"][0], "name": "bench-1",
                                                 "options": {**good["sources"][0]["options"], "path": str(files[1])}}]
         write(config, fixed)
-        process.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: mentions(db, "bench-1") == 30), "the reloaded config did not poll the new source"
+        child.send(signal.SIGHUP)
+        settle(lambda: mentions(db, "bench-1") == 30, what="the reloaded config polling the new source")
+        child.stop(signal.SIGINT)
     finally:
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
         db.dispose()
-    log = err.decode()
+    log = child.stderr()
     assert "config reload failed; the previous config keeps running" in log
     assert f"{config}: line 4, column 1: invalid YAML" in log
     assert "config reloaded: 2 sources" in log

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -19,6 +18,8 @@ from alerts.slack_loopback import SlackLoopback
 from core.storage import Database
 from core.storage.schema import ClassificationRow, MentionRow, OutboxRow, RoutingRow, SourceStateRow
 from monitor.demo import DEMO_CONFIG, SAMPLE_STREAM
+from tests.support.processes import Child, Processes
+from tests.support.processes import wait_for as settle
 
 pytestmark = pytest.mark.slow
 EXPECTED_MENTIONS = sum(1 for line in SAMPLE_STREAM.open(encoding="utf-8") if line.strip())
@@ -30,7 +31,8 @@ def write_config(tmp_path: Path, slack_url: str) -> Path:
         source["options"].update(path=str(SAMPLE_STREAM), batch_size=3)
         source["options"].pop("rebase", None)
         source["poll_interval_s"] = 0.3
-    data["slack"].update(base_url=slack_url, in_doubt_after_s=1)
+    # the sample stream is dated November 2026: replay it as live traffic, not as history
+    data["slack"].update(base_url=slack_url, in_doubt_after_s=1, max_age_min=100 * 365 * 24 * 60)
     data["scheduler"] = {"classify_interval_s": 0.3, "route_interval_s": 0.3, "deliver_interval_s": 0.3}
     data["database_url"] = f"sqlite:///{tmp_path / 'crash.db'}"
     path = tmp_path / "brandmon.yaml"
@@ -38,16 +40,15 @@ def write_config(tmp_path: Path, slack_url: str) -> Path:
     return path
 
 
-def start(config: Path) -> subprocess.Popen[bytes]:
+def start(processes: Processes, config: Path) -> Child:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("BRANDMON_DATABASE_URL", None)
-    return subprocess.Popen([sys.executable, "-m", "monitor", "run", "-c", str(config)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return processes.start([sys.executable, "-m", "monitor", "run", "-c", str(config)], env=env)
 
 
-def wait_until_running(process: subprocess.Popen[bytes]) -> None:
-    banner = process.stdout.readline().decode()  # type: ignore[union-attr]
-    assert "Ctrl-C stops" in banner, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+def wait_until_running(child: Child) -> None:
+    settle(lambda: "Ctrl-C stops" in child.stdout() or not child.alive(), what="brandmon run starting")
+    assert child.alive(), child.stderr()[-2000:]
 
 
 def finished(db: Database) -> bool:
@@ -61,32 +62,27 @@ def finished(db: Database) -> bool:
     return mentions == EXPECTED_MENTIONS and routed == mentions and open_outbox == 0 and len(exhausted) == 3 and all(exhausted)
 
 
-def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_path: Path,
+                                                                        processes: Processes) -> None:
     rng = random.Random(20261123)
     with SlackLoopback() as slack:
         config = write_config(tmp_path, slack.base_url)
         db = Database(f"sqlite:///{tmp_path / 'crash.db'}")
         kills = 0
         for _ in range(5):
-            process = start(config)
-            time.sleep(rng.uniform(1.5, 4.0))
-            if process.poll() is not None:
-                pytest.fail(f"brandmon run exited early: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            child = start(processes, config)
+            wait_until_running(child)
+            time.sleep(rng.uniform(0.5, 3.0))  # a random moment of the running process, not a budget
+            if not child.alive():
+                pytest.fail(f"brandmon run exited early: {child.stderr()[-2000:]}")
+            child.kill()  # SIGKILL to its whole process group
             kills += 1
-        process = start(config)
-        wait_until_running(process)
+        child = start(processes, config)
+        wait_until_running(child)
         assert not finished(db), "the kills came too late to interrupt the stream; slow the stream down"
-        try:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline and not finished(db):
-                time.sleep(0.5)
-            assert finished(db), "the restarted process did not finish the stream within 3 minutes"
-        finally:
-            process.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
-            returncode = process.wait(timeout=30)
-        assert returncode == 0, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+        settle(lambda: finished(db), every_s=0.5, what="the restarted process finishing the stream")
+        returncode = child.stop(signal.SIGINT)  # Ctrl-C: a clean stop
+        assert returncode == 0, child.stderr()[-2000:]
 
         with db.session() as session:
             ids = session.execute(select(MentionRow.external_id)).scalars().all()

@@ -116,11 +116,13 @@ def test_pipeline_poll_records_spend_and_cli_shows_it(sqlite_db: Database, tmp_p
     assert 'Reddit: "kestrel mobile" OR kestrel' in query.output
 
 
-def test_scheduler_sweeps_reddit_but_not_x(sqlite_db: Database) -> None:
+def test_scheduler_sweeps_reddit_and_x(sqlite_db: Database) -> None:
     pipeline = _pipeline(CONFIG, sqlite_db, Clock(NOW))
     scheduler = BackgroundScheduler(timezone="UTC")
     ids = add_jobs(scheduler, pipeline)
-    assert "sweep:kestrel-reddit" in ids and "sweep:kestrel-x" not in ids
+    # X's developer terms require deleted posts to go too (issue 17); its sweep runs every 6 hours by default
+    assert "sweep:kestrel-reddit" in ids and "sweep:kestrel-x" in ids
+    assert scheduler.get_job("sweep:kestrel-x").trigger.interval.total_seconds() == 6 * 3600
     assert scheduler.get_job("sweep:kestrel-reddit").trigger.interval.total_seconds() == 1800
 
 
