@@ -10,7 +10,8 @@ import click
 import yaml
 from tqdm import tqdm
 
-from alerts.slack_loopback import SlackLoopback, message_as_text
+from alerts.loopback_console import describe
+from alerts.slack_loopback import SlackLoopback
 from core.settings import Secrets, Settings, parse_settings
 from core.storage import Database
 from core.storage.schema import utcnow
@@ -38,13 +39,7 @@ def run_demo(*, workdir: Path | None = None, classifier: str | None = None, show
     printed: list[str] = []
 
     def show(channel: str, message: dict[str, Any]) -> None:
-        if message.get("edited"):
-            verb = "message updated"
-        elif message.get("thread_ts"):
-            verb = "reply in an incident thread"
-        else:
-            verb = "new message"
-        text = f"\n── Slack {for_terminal(channel)} ({verb}) " + "─" * 30 + "\n" + message_as_text(message)
+        text = "\n" + describe(channel, message)
         printed.append(text)
         if show_alerts:
             tqdm.write(text)

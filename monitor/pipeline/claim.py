@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 from core.storage import Database
 from core.storage.schema import MentionRow
 
+#: A select of any row shape (SQLAlchemy types a select by its columns).
+Statement: TypeAlias = "Select[*tuple[Any, ...]]"
+
 
 def claim_batches(
     db: Database,
-    query: Callable[[int], Select[Any]],
+    query: Callable[[int], Statement],
     *,
     batch_size: int,
     limit: int | None = None,

@@ -7,13 +7,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 
 from core.settings import SlaSettings
 from core.storage import Database, insert_ignore
 from core.storage.schema import ClassificationRow, MentionRow
 from models.base import Classifier, Post
-from monitor.pipeline.claim import claim_batches
+from monitor.pipeline.claim import Statement, claim_batches
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def classify_pending(
     """
     done = 0
 
-    def undone(after_id: int) -> Select[Any]:
+    def undone(after_id: int) -> Statement:
         return (
             select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand, MentionRow.network,
                    MentionRow.conversation_id, MentionRow.parent_id)

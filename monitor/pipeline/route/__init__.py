@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.outbox import enqueue, rearm
@@ -28,7 +28,7 @@ from core.storage.schema import (
     QueueItemRow,
     RoutingRow,
 )
-from monitor.pipeline.claim import claim_batches
+from monitor.pipeline.claim import Statement, claim_batches
 from monitor.pipeline.route.incidents import (
     IncidentIndex,
     Match,
@@ -103,7 +103,7 @@ def route_pending(
     own_brands = {brand.name for brand in settings.brands if brand.own}
     routed = 0
 
-    def unrouted(after_id: int) -> Select[Any]:
+    def unrouted(after_id: int) -> Statement:
         return (
             select(MentionRow, ClassificationRow)
             .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
