@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -187,27 +190,42 @@ def start_reload(scheduler: BaseScheduler, running: list[Pipeline], build: Calla
     return thread
 
 
+def halt(scheduler: BaseScheduler) -> None:
+    """Stop `scheduler` from starting jobs, without waiting for the running ones (their owner joins its executor)."""
+    with contextlib.suppress(SchedulerNotRunningError):
+        scheduler.shutdown(wait=False)
+
+
 def run_forever(pipeline: Pipeline, *, reload: Callable[[], Pipeline] | None = None) -> None:
-    """Run the scheduler in the foreground until Ctrl-C or SIGTERM; SIGHUP reloads the config via `reload`."""
-    scheduler = BlockingScheduler(job_defaults=JOB_DEFAULTS, timezone="UTC")
+    """Run the scheduler in the foreground until Ctrl-C or SIGTERM; SIGHUP reloads the config via `reload`.
+
+    The signal handlers only start threads. Stopping inside a handler could deadlock: APScheduler's `shutdown`
+    holds its job-store lock while it waits for running jobs, and a running job that wakes the next step needs that
+    lock; and the handler may interrupt the main loop while it holds its own event's lock. So the scheduler is
+    stopped without waiting, and the running jobs are then joined here, outside every scheduler lock.
+    """
+    executor = ThreadPoolExecutor()
+    scheduler = BlockingScheduler(executors={"default": executor}, job_defaults=JOB_DEFAULTS, timezone="UTC")
     add_jobs(scheduler, pipeline)
     running = [pipeline]
+    reloading = threading.Lock()
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("received %s; finishing running jobs and stopping", signal.Signals(signum).name)
-        scheduler.shutdown(wait=True)
+        threading.Thread(target=halt, args=(scheduler,), name="brandmon-stop", daemon=True).start()
 
     def hangup(_signum: int, _frame: Any) -> None:
-        # parsing is bounded (1 MiB, YAML alias budget), so a hostile file cannot hold the jobs for long;
-        # `start_reload` runs it in a thread instead, not wired here yet (see the issue 17 report)
+        # the handler only starts a thread: parsing and building run beside the jobs, and SIGTERM stays answered
         if reload is not None:
-            running[0] = reload_jobs(scheduler, running[0], reload)
+            start_reload(scheduler, running, reload, reloading)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, hangup)
     try:
         scheduler.start()
-    except KeyboardInterrupt:
-        scheduler.shutdown(wait=True)
+    except KeyboardInterrupt:  # a Ctrl-C that arrived before the handler above was installed
+        halt(scheduler)
+    executor.shutdown(wait=True)
     log.info("scheduler stopped")

@@ -1,10 +1,16 @@
 """Mastodon through Mastodon.py: mention notifications, hashtag/keyword search, the brand's own statuses; replies.
 
-One source reads one instance (configure several sources for several instances). The cursor is JSON with the
-newest mention-notification id seen (`min_id` on the next poll). Replies go out with `in_reply_to_id`, the
-visibility of the status answered (never wider), an idempotency key per outbox row, and the instance's own
-character limit. A 429 becomes `RateLimited` from `X-RateLimit-Reset`. This is the only module importing
-Mastodon.py.
+One source reads one instance; a brand on several instances gets one source per instance, each with the token of
+its instance (`BRANDMON_MASTODON_ACCESS_TOKEN` holds one token, or `host=token` pairs for several). The cursor is
+JSON: the newest mention-notification id (`min_id` next poll), the newest status id per hashtag timeline, per
+search and of the brand's own statuses. Keyword search (`/api/v2/search`) and hashtag timelines come from the
+brand query through `sources/mastodon_query.py` (its limits stated there); a hashtag timeline the instance's
+`timelines_access` disables is skipped, and a search the instance refuses is turned off for the run. With
+`options.brand_posts` the brand's own statuses are kept, marked `raw["from_brand"]` and blocked for replies.
+Replies go out with `in_reply_to_id`, the visibility of the status answered (never wider), the outbox row's key
+as the `Idempotency-Key` header, and the instance's own character limit from its instance info; a reply the
+instance refuses (403, 404, 422) is rejected with the instance's reason, never retried. A 429 becomes
+`RateLimited` at `X-RateLimit-Reset`. This is the only module importing Mastodon.py.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
+from urllib.parse import urlsplit
 
 from mastodon import (
     Mastodon,
+    MastodonAPIError,
     MastodonError,
     MastodonNetworkError,
     MastodonNotFoundError,
@@ -28,9 +36,18 @@ from mastodon import (
 )
 
 from core.domain import Batch, Mention, PostedReply, ReplyPath
+from core.redact import register_secrets
 from core.settings import Secrets
-from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source
-from sources.reply_limits import check_reply_text
+from sources.base import (
+    BRAND_POST_REASON,
+    FatalSourceError,
+    MalformedResponse,
+    RateLimited,
+    RetriableError,
+    Source,
+)
+from sources.mastodon_query import DEFAULT_MAX_SEARCHES, translate
+from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import UsageMeter
 
 log = logging.getLogger(__name__)
@@ -38,10 +55,13 @@ log = logging.getLogger(__name__)
 MASTODON = "mastodon"
 #: The stock Mastodon limit, used only when the instance info does not say.
 DEFAULT_MAX_CHARS = 500
+PAGE_SIZE = 40
 #: Visibilities from widest to narrowest; a reply never goes wider than the status it answers.
 _VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
 _TAG = re.compile(r"<[^>]+>")
 _BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
+#: What an instance answers a reply it will never accept with: not permitted, gone or hidden, invalid.
+_REFUSED = {403, 404, 422}
 
 
 def html_to_text(html: str) -> str:
@@ -56,6 +76,18 @@ def reply_visibility(answered: str | None, wanted: str | None = None) -> str:
     if wanted in order and order[wanted] > order[base]:
         return str(wanted)
     return str(base)
+
+
+def instance_token(value: str, instance_url: str) -> str | None:
+    """Pick this instance's token: the whole value when it is one token, else the `host=token` pair for its host."""
+    pairs = [p.partition("=") for p in value.replace(",", " ").split()]
+    if not any("." in name or ":" in name or name == "localhost" for name, sep, token in pairs if sep and token):
+        return value.strip() or None
+    host = urlsplit(instance_url).netloc.lower()
+    for name, _, token in pairs:
+        if name.lower().removeprefix("https://").removeprefix("http://").rstrip("/") == host:
+            return token
+    return None
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,6 +106,10 @@ def _aware(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _newer(candidate: str, than: str | None) -> bool:
+    return than is None or int(candidate) > int(than)
+
+
 class MastodonSource(Source):
     """Poll one Mastodon instance for a brand's mentions; reply in the thread with the same visibility."""
 
@@ -81,27 +117,40 @@ class MastodonSource(Source):
 
     def __init__(self, *, name: str, brand: str, options: Mapping[str, Any], query: str | None = None,
                  handles: Mapping[str, str] | None = None, secrets: Secrets | None = None,
-                 clock: Callable[[], datetime] | None = None, client: Any = None) -> None:
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(name=name, brand=brand, options=options)
         where = f"source {name!r}"
         self.clock = clock or (lambda: datetime.now(UTC))
         self.instance_url = str(options.get("instance_url") or "").rstrip("/")
         if not self.instance_url:
             raise FatalSourceError(f"{where}: options.instance_url is required, e.g. https://mastodon.social")
-        self.hashtags = [str(t).lstrip("#") for t in options.get("hashtags") or ()]
+        search = options.get("search", True)
+        wanted = query if search is True else (str(search) if search else None)
+        try:
+            self.plan = translate(wanted, max_searches=int(options.get("max_searches", DEFAULT_MAX_SEARCHES)))
+        except ValueError as exc:  # QueryError is a ValueError
+            raise FatalSourceError(f"{where}: options.search or options.max_searches: {exc}") from None
+        if self.plan.skipped:
+            log.info("mastodon %s: not searched (see sources/mastodon_query.py): %s", name, list(self.plan.skipped))
+        tags = [str(t).lstrip("#") for t in options.get("hashtags") or ()] + list(self.plan.hashtags)
+        self.hashtags = list(dict.fromkeys(tags))
         self.reply_visibility = options.get("reply_visibility")
-        self.query = query
-        self._max_chars: int | None = None
+        self.brand_posts = bool(options.get("brand_posts", False))
+        self._instance: dict[str, Any] | None = None
+        self._me: str | None = None
+        self._search_refused = False
         self.meter = UsageMeter()
-        if client is not None:
-            self.api = client
-            return
-        token = secrets.mastodon_access_token if secrets is not None else None
-        if token is None:
+        secret = secrets.mastodon_access_token if secrets is not None else None
+        if secret is None:
             raise FatalSourceError(f"{where}: set BRANDMON_MASTODON_ACCESS_TOKEN (an access token with "
                                    "read and write:statuses scopes from the instance's Development settings)")
-        self.api = Mastodon(access_token=token.get_secret_value(), api_base_url=self.instance_url,
-                            version_check_mode="none", ratelimit_method="throw", request_timeout=30,
+        token = instance_token(secret.get_secret_value(), self.instance_url)
+        if token is None:
+            raise FatalSourceError(f"{where}: BRANDMON_MASTODON_ACCESS_TOKEN lists host=token pairs but none for "
+                                   f"{urlsplit(self.instance_url).netloc}")
+        register_secrets([token])
+        self.api = Mastodon(access_token=token, api_base_url=self.instance_url, version_check_mode="none",
+                            ratelimit_method="throw", request_timeout=30,
                             user_agent=str(options.get("user_agent") or "brandmon"))
         self.api.session.hooks["response"].append(self._remember)
 
@@ -113,8 +162,9 @@ class MastodonSource(Source):
     @classmethod
     def reads(cls) -> tuple[str, ...]:
         """The API reads one poll makes, for `brandmon sources`."""
-        return ("GET /api/v1/notifications?types[]=mention", "GET /api/v2/search (hashtags, keywords)",
-                "GET /api/v1/accounts/:id/statuses (own)", "GET /api/v2/instance (char limit)")
+        return ("GET /api/v1/notifications?types[]=mention", "GET /api/v2/search (keywords)",
+                "GET /api/v1/timelines/tag/:tag", "GET /api/v1/accounts/:id/statuses (own)",
+                "GET /api/v2/instance (char limit, timelines access)")
 
     # -- errors ---------------------------------------------------------------------------------------
     def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
@@ -151,15 +201,45 @@ class MastodonSource(Source):
         except ValueError as exc:
             raise MalformedResponse(f"mastodon {what}: the answer is not JSON ({exc})") from exc
 
+    # -- the instance and the account -----------------------------------------------------------------
+    def instance(self) -> dict[str, Any]:
+        """The instance info (`/api/v2/instance`), read once."""
+        if self._instance is None:
+            info = self._call("instance", self.api.instance_v2)
+            self._instance = dict(info) if isinstance(info, Mapping) else {}
+        return self._instance
+
+    def me(self) -> str:
+        """The brand account's id on this instance, read once."""
+        if self._me is None:
+            self._me = str(self._call("verify_credentials", self.api.account_verify_credentials)["id"])
+        return self._me
+
+    def _tag_scope(self) -> dict[str, bool] | None:
+        """How hashtag timelines may be read (`timelines_access.hashtag_feeds`); None when the instance forbids it."""
+        feeds = ((self.instance().get("configuration") or {}).get("timelines_access") or {}).get("hashtag_feeds")
+        if not isinstance(feeds, Mapping):
+            return {}  # before Mastodon 4.5 every hashtag timeline is open
+        local, remote = (feeds.get(k) != "disabled" for k in ("local", "remote"))
+        if not (local or remote):
+            return None
+        return {} if local and remote else {"local": True} if local else {"remote": True}
+
     # -- reading --------------------------------------------------------------------------------------
     def normalise(self, status: Mapping[str, Any]) -> Mention:
         """Turn one status into a `Mention` (account id as the stable author id)."""
         try:
             account = status["account"]
             visibility = status.get("visibility") or "public"
+            own = self._me is not None and str(account["id"]) == self._me
             path, reason = ReplyPath.API, None
-            if visibility == "direct":
+            if own:
+                path, reason = ReplyPath.BLOCKED, BRAND_POST_REASON
+            elif visibility == "direct":
                 path, reason = ReplyPath.OPEN_IN_APP, "a direct message: answer it in the app, not in public"
+            raw = {"status": _jsonable(dict(status)), "author_id": str(account["id"]), "instance": self.instance_url}
+            if own:
+                raw["from_brand"] = True
             return Mention(
                 network=MASTODON, external_id=str(status["id"]),
                 author_handle=str(account["acct"]), author_name=str(account.get("display_name") or account["acct"]),
@@ -168,66 +248,127 @@ class MastodonSource(Source):
                 author_followers=account.get("followers_count"), author_verified=False,
                 conversation_id=str(status.get("in_reply_to_id") or status["id"]),
                 parent_id=str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None,
-                reply_path=path, reply_path_reason=reason,
-                raw={"status": _jsonable(dict(status)), "author_id": str(account["id"]), "instance": self.instance_url})
+                reply_path=path, reply_path_reason=reason, raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"mastodon: a status lacks {exc}") from exc
 
+    def _keep(self, found: dict[str, Mention], status: Any) -> str | None:
+        """Add one status unless it is the brand's own and those are not wanted; return its id."""
+        if not isinstance(status, Mapping) or status.get("reblog"):
+            return None  # a boost is not the booster writing
+        mention = self.normalise(status)
+        if not mention.raw.get("from_brand") or self.brand_posts:
+            found.setdefault(mention.external_id, mention)
+        return mention.external_id
+
     def poll(self, cursor: str | None) -> Batch:
-        """Read mention notifications newer than the cursor, then hashtag timelines."""
+        """Read mention notifications newer than the cursor, then searches, hashtag timelines and own statuses."""
         state = json.loads(cursor) if cursor else {}
+        state = state if isinstance(state, dict) else {}
+        if self.plan.searches or self.hashtags or self.brand_posts:
+            self.me()  # to tell the brand's own statuses from customers'
         min_id = state.get("min_id")
         kwargs: dict[str, Any] = {"types": ["mention"]}
         if min_id:
             kwargs["min_id"] = min_id
         notes = self._call("notifications", self.api.notifications, **kwargs) or []
-        mentions: dict[str, Mention] = {}
+        found: dict[str, Mention] = {}
         newest = min_id
         for note in notes:
             if not isinstance(note, Mapping) or note.get("type") != "mention" or not note.get("status"):
                 continue
-            mention = self.normalise(note["status"])
-            mentions.setdefault(mention.external_id, mention)
-            nid = str(note["id"])
-            if newest is None or int(nid) > int(newest):
-                newest = nid
-        self.meter.add("post_read", len(mentions))
-        tags = dict(state.get("tags") or {})
+            self._keep(found, note["status"])
+            if _newer(str(note["id"]), newest):
+                newest = str(note["id"])
+        self.meter.add("post_read", len(found))
+        searched = self._searches(found, dict(state.get("searches") or {}))
+        tags = self._hashtags(found, dict(state.get("tags") or {}))
+        own = self._own(found, state.get("own_min_id")) if self.brand_posts else state.get("own_min_id")
+        log.info("mastodon %s: %d status(es) from %s", self.name, len(found), self.instance_url)
+        next_cursor = {"min_id": newest, "tags": tags, "searches": searched, "own_min_id": own}
+        return Batch(mentions=tuple(found.values()), cursor=json.dumps(next_cursor, sort_keys=True))
+
+    def _searches(self, found: dict[str, Mention], since: dict[str, str]) -> dict[str, str]:
+        """Run each keyword search; keep statuses newer than the last poll's newest for that search."""
+        if self._search_refused:
+            return since
+        for text in self.plan.searches:
+            try:
+                page = self._call("search", self.api.search_v2, text, resolve=False, result_type="statuses",
+                                  exclude_unreviewed=False, limit=PAGE_SIZE)
+            except RetriableError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, MastodonAPIError) and not isinstance(cause, MastodonServerError) \
+                        and len(cause.args) > 1 and cause.args[1] in _REFUSED | {400}:
+                    log.warning("mastodon %s: %s refuses search (%s); searching is off until restart", self.name,
+                                self.instance_url, cause.args[1])
+                    self._search_refused = True
+                    return since
+                raise
+            statuses = [s for s in (page or {}).get("statuses") or [] if _newer(str(s["id"]), since.get(text))]
+            for status in statuses:
+                self._keep(found, status)
+                since[text] = max(str(status["id"]), since.get(text) or "0", key=int)
+            self.meter.add("post_read", len(statuses))
+        return since
+
+    def _hashtags(self, found: dict[str, Mention], tags: dict[str, str]) -> dict[str, str]:
+        """Read each hashtag timeline the instance allows, newer than the last poll's newest."""
+        if not self.hashtags:
+            return tags
+        scope = self._tag_scope()
+        if scope is None:
+            log.warning("mastodon %s: %s disables hashtag timelines; hashtags are not read", self.name,
+                        self.instance_url)
+            return tags
         for tag in self.hashtags:
-            tag_kwargs = {"min_id": tags[tag]} if tags.get(tag) else {}
-            for status in self._call("hashtag", self.api.timeline_hashtag, tag, **tag_kwargs) or []:
-                mention = self.normalise(status)
-                mentions.setdefault(mention.external_id, mention)
-                self.meter.add("post_read", 1, requests=0)
-                if not tags.get(tag) or int(mention.external_id) > int(tags[tag]):
-                    tags[tag] = mention.external_id
-        log.info("mastodon %s: %d mention(s) from %s", self.name, len(mentions), self.instance_url)
-        next_cursor = json.dumps({"min_id": newest, "tags": tags}, sort_keys=True)
-        return Batch(mentions=tuple(mentions.values()), cursor=next_cursor)
+            extra = {"min_id": tags[tag]} if tags.get(tag) else {}
+            statuses = self._call("hashtag", self.api.timeline_hashtag, tag, limit=PAGE_SIZE, **scope, **extra) or []
+            for status in statuses:
+                self._keep(found, status)
+                if _newer(str(status["id"]), tags.get(tag)):
+                    tags[tag] = str(status["id"])
+            self.meter.add("post_read", len(statuses))
+        return tags
+
+    def _own(self, found: dict[str, Mention], min_id: str | None) -> str | None:
+        """Read the brand's own statuses (replies included, boosts left out) newer than `min_id`."""
+        extra = {"min_id": min_id} if min_id else {}
+        statuses = self._call("own statuses", self.api.account_statuses, self.me(), exclude_reblogs=True,
+                              limit=PAGE_SIZE, **extra) or []
+        for status in statuses:
+            self._keep(found, status)
+            if _newer(str(status["id"]), min_id):
+                min_id = str(status["id"])
+        self.meter.add("owned_read", len(statuses))
+        return min_id
 
     # -- replying -------------------------------------------------------------------------------------
     def max_chars(self) -> int:
-        """The instance's own status length limit, read once from its instance info."""
-        if self._max_chars is None:
-            info = self._call("instance", self.api.instance_v2)
-            try:
-                self._max_chars = int(info["configuration"]["statuses"]["max_characters"])
-            except (KeyError, TypeError, ValueError):
-                self._max_chars = DEFAULT_MAX_CHARS
-        return self._max_chars
+        """The instance's own status length limit, from its instance info."""
+        try:
+            return int(self.instance()["configuration"]["statuses"]["max_characters"])
+        except (KeyError, TypeError, ValueError):
+            return DEFAULT_MAX_CHARS
 
     def check_reply(self, text: str) -> int:
         """Refuse a reply the instance would refuse, before queueing it."""
         return check_reply_text(text, limit=self.max_chars(), network=MASTODON)
 
     def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
-        """Post `text` in reply to `mention`, no wider than the status answered."""
+        """Post `text` in reply to `mention`, no wider than the status answered, once per idempotency key."""
         self.check_reply(text)
         status = dict(mention.raw.get("status") or {})
         visibility = reply_visibility(status.get("visibility"), self.reply_visibility)
-        posted = self._call("reply", self.api.status_post, text, in_reply_to_id=mention.external_id,
-                            visibility=visibility, language=mention.language,
-                            idempotency_key=idempotency_key)
+        try:
+            posted = self._call("reply", self.api.status_post, text, in_reply_to_id=mention.external_id,
+                                visibility=visibility, language=mention.language, idempotency_key=idempotency_key)
+        except RetriableError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, MastodonAPIError) and len(cause.args) > 3 and cause.args[1] in _REFUSED:
+                raise ReplyRejected(f"mastodon: {self.instance_url} does not permit this reply "
+                                    f"({cause.args[1]}: {cause.args[3] or cause.args[2]})") from exc
+            raise
         self.meter.add("reply", 1)
         log.info("mastodon %s: replied to %s as %s (%s)", self.name, mention.external_id, posted["id"], visibility)
         return PostedReply(external_id=str(posted["id"]), url=str(posted.get("url") or posted.get("uri")),
@@ -236,7 +377,7 @@ class MastodonSource(Source):
     def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
         """Find the brand's own reply to `mention` in its thread (a reply of unknown outcome), or None."""
         try:
-            me = self._call("verify_credentials", self.api.account_verify_credentials)
+            me = self.me()
             context = self._call("context", self.api.status_context, mention.external_id)
         except RetriableError as exc:
             if isinstance(exc.__cause__, MastodonNotFoundError):
@@ -244,8 +385,7 @@ class MastodonSource(Source):
             raise
         wanted = html_to_text(text)
         for status in context.get("descendants") or []:
-            if (str(status.get("in_reply_to_id")) == mention.external_id
-                    and str(status["account"]["id"]) == str(me["id"])
+            if (str(status.get("in_reply_to_id")) == mention.external_id and str(status["account"]["id"]) == me
                     and html_to_text(str(status.get("content") or "")) == wanted):
                 return PostedReply(external_id=str(status["id"]), url=str(status.get("url") or status.get("uri")),
                                    posted_at=_aware(status["created_at"]), raw={"status": _jsonable(dict(status))})
@@ -253,4 +393,5 @@ class MastodonSource(Source):
 
     def redacted(self) -> dict[str, Any]:
         """Describe the source without its token."""
-        return {**super().redacted(), "instance_url": self.instance_url, "hashtags": self.hashtags}
+        return {**super().redacted(), "instance_url": self.instance_url, "hashtags": self.hashtags,
+                "searches": list(self.plan.searches), "brand_posts": self.brand_posts}

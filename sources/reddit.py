@@ -2,8 +2,10 @@
 
 Every listing is read newest first, one request (up to 100 things) per kind per poll. The cursor is JSON: per
 listing the newest creation time seen and the ids seen inside an overlap window (search indexes posts late), so
-a re-poll emits nothing twice. praw's rate limiter spaces requests out; when Reddit's window is spent the poll
-raises `RateLimited` instead of sleeping it out. This is the only module that imports praw.
+a re-poll emits nothing twice. With `options.brand_posts` each of the brand's accounts' comments and submissions
+are read too (a cursor per account and listing under `brand_posts`), stored marked `raw["from_brand"]`. praw's
+rate limiter spaces requests out; when Reddit's window is spent the poll raises `RateLimited` instead of
+sleeping it out. This is the only module that imports praw.
 """
 
 from __future__ import annotations
@@ -26,14 +28,25 @@ from prawcore.sessions import FiniteRetryStrategy
 from core.domain import Batch, Mention, PostedReply, ReplyPath
 from core.query import QueryError, parse_query
 from core.settings import Secrets
-from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source
-from sources.reddit_things import REDDIT, REDDIT_MAX_REPLY_CHARS, is_gone, jsonable, normalise_thing
+from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source, mark_brand_post
+from sources.reddit_things import (
+    REDDIT,
+    REDDIT_MAX_REPLY_CHARS,
+    is_gone,
+    jsonable,
+    load_cursor,
+    normalise_thing,
+    same_body,
+    unseen,
+)
 from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import UsageMeter
 
 log = logging.getLogger(__name__)
 
 KINDS = ("search", "mentions", "comments")
+#: The brand's own listings read per account with `options.brand_posts`: its comments and its submissions.
+BRAND_LISTINGS = ("comments", "submitted")
 #: When a 429 says nothing about when to come back: Reddit's rate-limit window is ten minutes.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=10)
 #: praw may pause this long to space requests out; a longer wait is handed to the scheduler instead.
@@ -70,8 +83,8 @@ class RedditSource(Source):
     network = "reddit"
 
     def __init__(self, *, name: str, brand: str, options: Mapping[str, Any], query: str | None = None,
-                 handles: Mapping[str, str] | None = None, secrets: Secrets | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 handles: Mapping[str, str] | None = None, accounts: Mapping[str, Sequence[str]] | None = None,
+                 secrets: Secrets | None = None, clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(name=name, brand=brand, options=options)
         where = f"source {name!r}"
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -102,6 +115,14 @@ class RedditSource(Source):
         except QueryError as exc:
             raise FatalSourceError(f"{where}: {exc}") from None
         self.own_user = str(options.get("handle") or (handles or {}).get("reddit") or "").removeprefix("u/") or None
+        #: Every Reddit account of the brand, the one brandmon replies from first: all of them count as the brand.
+        named = options.get("brand_handles") or (accounts or {}).get("reddit") or []
+        listed = [str(h).removeprefix("u/") for h in ([named] if isinstance(named, str) else named) if str(h).strip()]
+        self.accounts = list(dict.fromkeys([*([self.own_user] if self.own_user else []), *listed]))
+        self.brand_posts = bool(options.get("brand_posts", False))
+        if self.brand_posts and not self.accounts:
+            raise FatalSourceError(f"{where}: options.brand_posts needs the brand's Reddit accounts: set "
+                                   "brands[].handles.reddit")
         self.meter = UsageMeter()
         secrets = secrets if secrets is not None else Secrets.from_env()
         client_id, client_secret = _secret(secrets.reddit_client_id), _secret(secrets.reddit_client_secret)
@@ -127,7 +148,8 @@ class RedditSource(Source):
 
     def redacted(self) -> dict[str, Any]:
         """Describe the source for logs, with nothing secret in it."""
-        return {**super().redacted(), "kinds": self.kinds, "subreddits": self.subreddits, "can_reply": self.can_reply}
+        return {**super().redacted(), "kinds": self.kinds, "subreddits": self.subreddits, "can_reply": self.can_reply,
+                "brand_posts": self.accounts if self.brand_posts else []}
 
     # -- errors and rate limits ---------------------------------------------------------------------------
     def _retry_at(self, seconds: Any) -> datetime:
@@ -184,12 +206,12 @@ class RedditSource(Source):
             raise RateLimited(self._retry_at(wait_s), "Reddit's rate-limit window is spent")
 
     # -- polling ------------------------------------------------------------------------------------------
-    def _pages(self, kind: str, ks: dict[str, Any]) -> list[Any]:
+    def _pages(self, kind: str, ks: dict[str, Any], *, account: str | None = None) -> list[Any]:
         """Fetch a listing newest first, paging with `after` until a page reaches the cursor (or is not full).
 
         The first poll of a listing (no cursor yet) reads one page and starts from there, as X's backfill does.
         """
-        children, after = self._first_page(kind)
+        children, after = self._first_page(kind, account=account)
         if not ks.get("newest_utc"):
             return children
         seen = set(ks.get("seen") or {})
@@ -199,10 +221,11 @@ class RedditSource(Source):
             last = children[-1]
             data = _thing_data(last)
             created = data.get("created_utc")
-            if f"{_kind_of(last)}_{data.get('id')}" in seen or not isinstance(created, (int, float)) or created < cutoff:
+            if (f"{_kind_of(last)}_{data.get('id')}" in seen or not isinstance(created, (int, float))
+                    or created < cutoff):
                 return children
             self._check_window()
-            more, after = self._first_page(kind, after=after)
+            more, after = self._first_page(kind, after=after, account=account)
             children += more
             pages += 1
         if after and pages >= self.max_pages and len(children) >= pages * self.limit:
@@ -210,13 +233,20 @@ class RedditSource(Source):
                         "options.max_pages_per_poll or poll more often", self.name, kind, pages * self.limit)
         return children
 
-    def _first_page(self, kind: str, *, after: str | None = None) -> tuple[list[Any], str | None]:
-        """Fetch one page of a listing, newest first (after `after`); return its things and the next `after`."""
+    def _first_page(self, kind: str, *, after: str | None = None,
+                    account: str | None = None) -> tuple[list[Any], str | None]:
+        """Fetch one page of a listing, newest first (after `after`); return its things and the next `after`.
+
+        With `account`, `kind` is one of `BRAND_LISTINGS`: that account's own comments or submissions.
+        """
         subreddits = "+".join(self.subreddits) or "all"
         params: dict[str, Any] = {"limit": self.limit}
         if after:
             params["after"] = after
-        if kind == "search":
+        if account is not None:
+            url = f"{API_PATH['user'].format(user=account)}{kind}/"
+            params["sort"] = "new"
+        elif kind == "search":
             url = API_PATH["search"].format(subreddit=subreddits)
             params |= {"q": self.search_query, "restrict_sr": subreddits != "all", "sort": "new", "syntax": "lucene",
                        "t": self.time_filter}
@@ -233,25 +263,33 @@ class RedditSource(Source):
 
     def poll(self, cursor: str | None) -> Batch:
         """Read each listing newest first and return the things not seen before."""
-        state = _load_cursor(cursor, self.name)
+        state = load_cursor(cursor, self.name)
         found: dict[str, Mention] = {}
         read_any = False
-        for kind in self.kinds:
+        lanes: list[tuple[str, dict[str, Any], str | None]] = [(k, state.setdefault(k, {}), None) for k in self.kinds]
+        if self.brand_posts:
+            own = state.setdefault("brand_posts", {})
+            lanes += [(listing, own.setdefault(account.lower(), {}).setdefault(listing, {}), account)
+                      for account in self.accounts for listing in BRAND_LISTINGS]
+        brand = {a.lower() for a in self.accounts}
+        for kind, ks, account in lanes:
+            what = f"u/{account} {kind}" if account else kind
             self._check_window()
-            with self._errors(kind):
-                things = [(_kind_of(t), _thing_data(t)) for t in self._pages(kind, state.setdefault(kind, {}))]
+            with self._errors(what):
+                things = [(_kind_of(t), _thing_data(t)) for t in self._pages(kind, ks, account=account)]
             self.meter.add("listing", len(things))
             read_any = True
-            fresh = _unseen(state.setdefault(kind, {}), things, overlap_s=self.overlap_s, name=self.name, kind=kind)
-            for thing_kind, data in fresh:
+            for thing_kind, data in unseen(ks, things, overlap_s=self.overlap_s, name=self.name, kind=what):
                 try:
                     mention = normalise_thing(thing_kind, data, can_reply=self.can_reply, own_user=self.own_user,
-                                              query_kind=kind)
+                                              query_kind="brand_posts" if account else kind)
                 except (KeyError, ValueError, TypeError) as exc:
-                    raise MalformedResponse(f"Reddit {kind}: a thing is not in the documented shape: {exc!r}") from None
+                    raise MalformedResponse(f"Reddit {what}: a thing is not in the documented shape: {exc!r}") from None
                 if mention is None:
                     continue
-                if kind == "comments" and not self.brand_query.matches(mention.text):
+                if account or mention.author_handle.lower() in brand:
+                    mention = mark_brand_post(mention)  # the brand's own post or reply: never a customer's
+                elif kind == "comments" and not self.brand_query.matches(mention.text):
                     continue  # a subreddit's comment stream is filtered by the brand query here
                 found.setdefault(mention.external_id, mention)
         if read_any:
@@ -259,8 +297,12 @@ class RedditSource(Source):
         return Batch(tuple(found.values()), json.dumps(state, sort_keys=True), exhausted=True)
 
     # -- replying -----------------------------------------------------------------------------------------
-    def reply(self, mention: Mention, text: str) -> PostedReply:
-        """Post `text` as a comment under `mention`, unless the thread takes no replies."""
+    def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
+        """Post `text` as a comment under `mention`, unless the thread takes no replies.
+
+        Reddit's API takes no idempotency key (`idempotency_key` is accepted and unused); a reply whose outcome
+        was lost is found with `find_reply` instead of being posted again.
+        """
         if mention.network != "reddit":
             raise ReplyRejected(f"source {self.name!r} answers Reddit posts, not {mention.network} ones")
         if mention.reply_path != ReplyPath.API:
@@ -277,16 +319,48 @@ class RedditSource(Source):
         if posted is None:
             raise ReplyRejected("Reddit accepted the reply but did not create it (removed by the subreddit's "
                                 "filters?); check the thread")
-        data = _thing_data(posted)
         try:
-            link = str(data.get("link_id") or mention.conversation_id or "")
-            url = f"{REDDIT}{data['permalink']}" if data.get("permalink") else \
-                f"{REDDIT}/comments/{link.removeprefix('t3_')}/_/{data['id']}/"
-            return PostedReply(external_id=f"t1_{data['id']}", url=url,
-                               posted_at=datetime.fromtimestamp(float(data["created_utc"]), UTC), raw=data)
+            return _posted(_thing_data(posted), mention)
         except (KeyError, TypeError, ValueError) as exc:  # posted, but not described: a retry would post twice
             raise ReplyRejected(f"Reddit posted the reply but answered in an unknown shape ({exc!r}); "
                                 "check the thread before posting again") from None
+
+    def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
+        """Find the brand's reply among the direct replies to `mention`, newest first (a reply of lost outcome).
+
+        A comment is refreshed with its replies (GET /comments/:link/_/:id), a submission read with its comments;
+        a reply by one of the brand's accounts with the same body is the one. Without a configured account
+        (brands[].handles.reddit) there is no telling whose a reply is, so None.
+        """
+        kind, _, thing_id = mention.external_id.partition("_")
+        if mention.network != "reddit" or kind not in ("t1", "t3") or not self.accounts:
+            return None
+        self._check_window()
+        with self._errors("reply lookup"):
+            try:
+                children = self._direct_replies(kind, thing_id)
+            except (prawcore.NotFound, praw.exceptions.ClientException):
+                return None  # the post is gone: nothing to find, and a reply to it will be refused
+        self.meter.add("listing", len(children))
+        brand = {a.lower() for a in self.accounts}
+        for data in children:
+            if str(data.get("author") or "").lower() in brand and same_body(data.get("body"), text):
+                return _posted(data, mention)
+        return None
+
+    def _direct_replies(self, kind: str, thing_id: str) -> list[dict[str, Any]]:
+        """Return the direct replies to a comment (t1) or submission (t3), newest first, as Reddit's JSON."""
+        if kind == "t1":
+            parent: Any = self.reddit.comment(id=thing_id)
+            parent.reply_sort = "new"
+            parent.refresh()
+            replies = parent.replies
+        else:
+            parent = self.reddit.submission(id=thing_id)
+            parent.comment_sort = "new"
+            replies = parent.comments
+        replies.replace_more(limit=0)  # what "load more" hides is older than a reply just posted
+        return [_thing_data(child) for child in replies]
 
     # -- deletion sweep -----------------------------------------------------------------------------------
     def deleted_among(self, external_ids: Sequence[str]) -> set[str]:
@@ -305,39 +379,13 @@ class RedditSource(Source):
         return gone
 
 
-def _unseen(ks: dict[str, Any], things: list[tuple[str, dict[str, Any]]], *, overlap_s: float, name: str,
-            kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """Return the things not emitted before, and move the listing's cursor past them."""
-    seen: dict[str, float] = dict(ks.get("seen") or {})
-    newest = float(ks.get("newest_utc") or 0.0)
-    cutoff = newest - overlap_s if newest else None
-    fresh = []
-    for thing_kind, data in things:
-        fullname = f"{thing_kind}_{data.get('id')}"
-        created = data.get("created_utc")
-        if not isinstance(created, (int, float)):
-            raise MalformedResponse(f"Reddit {kind}: {fullname} has no created_utc")
-        if fullname in seen or (cutoff is not None and created < cutoff):
-            continue
-        fresh.append((thing_kind, data))
-        seen[fullname] = float(created)
-    newest = max([newest, *seen.values()])
-    keep = sorted(((c, f) for f, c in seen.items() if c >= newest - overlap_s), reverse=True)[:1000]
-    ks["newest_utc"] = newest
-    ks["seen"] = {f: c for c, f in keep}
-    return fresh
+def _posted(data: Mapping[str, Any], mention: Mention) -> PostedReply:
+    """Describe a comment the brand posted under `mention`; KeyError/TypeError/ValueError if it is not described."""
+    link = str(data.get("link_id") or mention.conversation_id or "")
+    url = f"{REDDIT}{data['permalink']}" if data.get("permalink") else \
+        f"{REDDIT}/comments/{link.removeprefix('t3_')}/_/{data['id']}/"
+    return PostedReply(external_id=f"t1_{data['id']}", url=url,
+                       posted_at=datetime.fromtimestamp(float(data["created_utc"]), UTC), raw=dict(data))
 
 
-def _load_cursor(cursor: str | None, name: str) -> dict[str, Any]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except json.JSONDecodeError:
-        raise FatalSourceError(f"source {name!r}: the stored cursor is not Reddit cursor JSON") from None
-    if not isinstance(state, dict):
-        raise FatalSourceError(f"source {name!r}: the stored cursor is not a Reddit cursor")
-    return state
-
-
-__all__ = ["KINDS", "RedditSource"]
+__all__ = ["BRAND_LISTINGS", "KINDS", "RedditSource"]

@@ -6,13 +6,16 @@ Reddit's own JSON, recorded or live.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from core.domain import Mention, ReplyPath
+from sources.base import BRAND_POST_REASON, FatalSourceError, MalformedResponse
 
 REDDIT = "https://www.reddit.com"
 #: Reddit's limit on a comment's text.
@@ -55,7 +58,7 @@ def reply_path_for(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_u
                    url: str) -> tuple[ReplyPath, str | None]:
     """Decide how a responder can answer a thing: locked and archived threads take no replies."""
     if own_user and str(data.get("author") or "").lower() == own_user.lower():
-        return ReplyPath.BLOCKED, "the brand's own post"
+        return ReplyPath.BLOCKED, BRAND_POST_REASON
     if data.get("locked"):
         return ReplyPath.BLOCKED, "the thread is locked"
     if data.get("archived"):
@@ -122,4 +125,49 @@ def normalise_thing(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_
     )
 
 
-__all__ = ["REDDIT_MAX_REPLY_CHARS", "is_gone", "jsonable", "normalise_thing", "reply_path_for", "thing_url"]
+def unseen(ks: dict[str, Any], things: list[tuple[str, dict[str, Any]]], *, overlap_s: float, name: str,
+            kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """Return the things not emitted before, and move the listing's cursor past them."""
+    seen: dict[str, float] = dict(ks.get("seen") or {})
+    newest = float(ks.get("newest_utc") or 0.0)
+    cutoff = newest - overlap_s if newest else None
+    fresh = []
+    for thing_kind, data in things:
+        fullname = f"{thing_kind}_{data.get('id')}"
+        created = data.get("created_utc")
+        if not isinstance(created, (int, float)):
+            raise MalformedResponse(f"Reddit {kind}: {fullname} has no created_utc")
+        if fullname in seen or (cutoff is not None and created < cutoff):
+            continue
+        fresh.append((thing_kind, data))
+        seen[fullname] = float(created)
+    newest = max([newest, *seen.values()])
+    keep = sorted(((c, f) for f, c in seen.items() if c >= newest - overlap_s), reverse=True)[:1000]
+    ks["newest_utc"] = newest
+    ks["seen"] = {f: c for c, f in keep}
+    return fresh
+
+
+def load_cursor(cursor: str | None, name: str) -> dict[str, Any]:
+    """Parse the Reddit source's JSON cursor; one that is not is fatal (never overwritten blindly)."""
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except json.JSONDecodeError:
+        raise FatalSourceError(f"source {name!r}: the stored cursor is not Reddit cursor JSON") from None
+    if not isinstance(state, dict):
+        raise FatalSourceError(f"source {name!r}: the stored cursor is not a Reddit cursor")
+    return state
+
+
+def same_body(body: Any, text: str) -> bool:
+    """Return True when a comment's body is the reply `text` (Reddit keeps the Markdown as typed; white space aside)."""
+    def comparable(value: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", value).split())
+
+    return isinstance(body, str) and bool(text.strip()) and comparable(body) == comparable(text)
+
+
+__all__ = ["REDDIT_MAX_REPLY_CHARS", "is_gone", "jsonable", "load_cursor", "normalise_thing", "reply_path_for",
+           "same_body", "thing_url", "unseen"]

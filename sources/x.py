@@ -3,7 +3,9 @@
 The cursor is JSON: per query kind the `since_id` to resume from, the `next_token` of an unfinished page run
 (with the newest id of that run) and a `retry_at` while that endpoint is rate limited. Each page's posts and the
 cursor that follows them are stored in one transaction, so a resumed run never asks for (or pays for) a post
-twice. This is the only module that imports tweepy.
+twice. With `options.brand_posts` the brand's own accounts' posts and replies are read too (GET
+/2/users/:id/tweets, a cursor per account under `brand_posts`) and stored marked `raw["from_brand"]`. This is the
+only module that imports tweepy.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from core.settings import Secrets
 from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source, SourceError
 from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import X_PRICES_USD, UsageMeter, prices_from_options
-from sources.x_posts import X_MAX_WEIGHTED_CHARS, contains_url, normalise_post, snowflake_time, weighted_length
+from sources.x_posts import (
+    X_MAX_WEIGHTED_CHARS,
+    contains_url,
+    find_reply_among,
+    finish_run,
+    load_cursor,
+    normalise_page,
+    snowflake_time,
+    weighted_length,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,10 @@ USER_FIELDS = "name,public_metrics,username,verified,verified_type"
 _GONE_PROBLEMS = ("/resource-not-found", "/not-authorized-for-resource")
 #: When a 429 carries no reset header: X's rate-limit windows are 15 minutes.
 DEFAULT_RATE_LIMIT_WAIT = timedelta(minutes=15)
+#: The query kind of the brand's own posts (`options.brand_posts`), read per account.
+BRAND_POSTS = "brand_posts"
+#: A lost reply is looked for among this many pages (100 posts each) of the account's posts since the one answered.
+FIND_REPLY_PAGES = 3
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -67,13 +82,20 @@ class XSource(Source):
     network = "x"
 
     def __init__(self, *, name: str, brand: str, options: Mapping[str, Any], query: str | None = None,
-                 handles: Mapping[str, str] | None = None, secrets: Secrets | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 handles: Mapping[str, str] | None = None, accounts: Mapping[str, Sequence[str]] | None = None,
+                 secrets: Secrets | None = None, clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(name=name, brand=brand, options=options)
         self.clock = clock or (lambda: datetime.now(UTC))
         where = f"source {name!r}"
         self.handle: str | None = str(options.get("handle") or (handles or {}).get("x") or "").lstrip("@") or None
         self.user_id: str | None = str(options["user_id"]) if options.get("user_id") else None
+        #: Every X account of the brand, the one brandmon posts from first: all of them count as the brand.
+        named = options.get("brand_handles") or (accounts or {}).get("x") or []
+        listed = [str(h).lstrip("@") for h in ([named] if isinstance(named, str) else named) if str(h).strip("@ ")]
+        self.accounts = list(dict.fromkeys([*([self.handle] if self.handle else []), *listed]))
+        self.brand_posts = bool(options.get("brand_posts", False))
+        if self.brand_posts and not self.accounts:
+            raise FatalSourceError(f"{where}: options.brand_posts needs the brand's X accounts: set brands[].handles.x")
         default_kinds = list(KINDS) if (self.handle or self.user_id) else ["search"]
         self.kinds = [str(k) for k in options.get("kinds", default_kinds)]
         unknown = [k for k in self.kinds if k not in KINDS]
@@ -122,7 +144,8 @@ class XSource(Source):
 
     def redacted(self) -> dict[str, Any]:
         """Describe the source for logs, with nothing secret in it."""
-        return {**super().redacted(), "kinds": self.kinds, "handle": self.handle, "can_write": self.can_write}
+        return {**super().redacted(), "kinds": self.kinds, "handle": self.handle, "can_write": self.can_write,
+                "brand_posts": self.accounts if self.brand_posts else []}
 
     # -- HTTP ---------------------------------------------------------------------------------------------
     @contextmanager
@@ -191,20 +214,35 @@ class XSource(Source):
         return gone
 
     def _resolve_user_id(self, state: dict[str, Any]) -> str:
-        if self.user_id or state.get("user_id"):
-            return str(self.user_id or state["user_id"])
-        body = self._get(f"/2/users/by/username/{self.handle}", {"user.fields": "username"}, "user lookup")
+        """Return the id of the account brandmon posts from (configured, in the cursor, or looked up once)."""
+        if not (self.user_id or state.get("user_id")):
+            state["user_id"] = self._lookup_user_id(str(self.handle))
+        self.user_id = str(self.user_id or state["user_id"])
+        return self.user_id
+
+    def _lookup_user_id(self, username: str) -> str:
+        body = self._get(f"/2/users/by/username/{username}", {"user.fields": "username"}, "user lookup")
         self.meter.add("user_read", 1)
         data = body.get("data")
         if not isinstance(data, dict) or not str(data.get("id", "")).isdigit():
             raise MalformedResponse("X user lookup: no user id in the response")
-        state["user_id"] = str(data["id"])
-        return state["user_id"]
+        return str(data["id"])
+
+    def _account_id(self, account: str, ks: dict[str, Any], state: dict[str, Any]) -> str:
+        """Return the user id of one of the brand's accounts, kept in that account's cursor once looked up."""
+        if not ks.get("user_id"):
+            posting = self.handle and account.lower() == self.handle.lower()
+            ks["user_id"] = self._resolve_user_id(state) if posting else self._lookup_user_id(account)
+        return str(ks["user_id"])
+
+    def _brand_ids(self, state: Mapping[str, Any]) -> set[str]:
+        ids = {str(ks["user_id"]) for ks in state.get(BRAND_POSTS, {}).values() if ks.get("user_id")}
+        return ids | {i for i in (self.user_id, state.get("user_id")) if i}
 
     # -- polling ------------------------------------------------------------------------------------------
     def poll(self, cursor: str | None) -> Batch:
         """Fetch new posts for each query kind after `cursor`; rate-limited kinds wait in the cursor."""
-        state = _load_cursor(cursor, self.name)
+        state = load_cursor(cursor, self.name)
         if state.get("fatal"):
             raise FatalSourceError(state["fatal"])
         now = self.clock()
@@ -212,15 +250,19 @@ class XSource(Source):
         progress = {"pages": 0}
         errors: list[SourceError] = []
         waiting: list[datetime] = []
-        for kind in self.kinds:
-            kind_state = state["kinds"].setdefault(kind, {})
+        lanes: list[tuple[str, dict[str, Any], str | None]] = [(k, state["kinds"].setdefault(k, {}), None)
+                                                                for k in self.kinds]
+        if self.brand_posts:
+            own = state.setdefault(BRAND_POSTS, {})
+            lanes += [(BRAND_POSTS, own.setdefault(account.lower(), {}), account) for account in self.accounts]
+        for kind, kind_state, account in lanes:
             retry_at = kind_state.get("retry_at")
             if retry_at and datetime.fromisoformat(retry_at) > now:
                 waiting.append(datetime.fromisoformat(retry_at))
                 continue
             kind_state.pop("retry_at", None)
             try:
-                self._poll_kind(kind, kind_state, state, found, progress)
+                self._poll_kind(kind, kind_state, state, found, progress, account=account)
             except RateLimited as exc:
                 kind_state["retry_at"] = exc.retry_at.isoformat()
                 waiting.append(exc.retry_at)
@@ -231,7 +273,7 @@ class XSource(Source):
                 state["fatal"] = str(exc)  # keep what was read (and paid for); stop on the next poll
                 break
             except RetriableError as exc:
-                log.warning("source %s: X %s failed: %s", self.name, kind, exc)
+                log.warning("source %s: X %s failed: %s", self.name, account or kind, exc)
                 errors.append(exc)
         if not progress["pages"]:
             if waiting and all(isinstance(e, RateLimited) for e in errors):
@@ -240,23 +282,30 @@ class XSource(Source):
                 raise errors[0]
         cost = self.meter.pending_cost_usd()
         log.info("source %s: %d posts from X, estimated spend $%.3f", self.name, len(found), cost)
-        exhausted = not any(s.get("next_token") for s in state["kinds"].values())
+        exhausted = not any(ks.get("next_token") for _, ks, _ in lanes)
         return Batch(tuple(found.values()), json.dumps(state, sort_keys=True), exhausted=exhausted)
 
     def _poll_kind(self, kind: str, ks: dict[str, Any], state: dict[str, Any], found: dict[str, Mention],
-                   progress: dict[str, int]) -> None:
+                   progress: dict[str, int], *, account: str | None = None) -> None:
         """Read up to max_pages pages of one kind, advancing `ks` (and `progress`) after each page."""
         user_id = self._resolve_user_id(state) if (self.handle or self.user_id) else None
+        if kind == "search":
+            route = "/2/tweets/search/recent"
+        elif kind == "mentions":
+            route = f"/2/users/{user_id}/mentions"
+        else:  # the brand's own posts and replies, one account at a time
+            route = f"/2/users/{self._account_id(str(account), ks, state)}/tweets"
         first_run = not ks.get("since_id") and not ks.get("next_token")
         pages_allowed = self.backfill_pages if first_run else self.max_pages
         pages = 0
         stale_retried = False
         while pages < pages_allowed:
-            route = f"/2/users/{user_id}/mentions" if kind == "mentions" else "/2/tweets/search/recent"
             params: dict[str, Any] = {"max_results": self.max_results, "post.fields": POST_FIELDS,
                                       "expansions": EXPANSIONS, "user.fields": USER_FIELDS}
             if kind == "search":
                 params["query"] = self.search_query
+            elif kind == BRAND_POSTS:
+                params["exclude"] = "retweets"  # a repost answers nobody; it is not paid for either
             if ks.get("since_id"):
                 params["since_id"] = ks["since_id"]
             if ks.get("next_token"):
@@ -268,11 +317,14 @@ class XSource(Source):
                     raise
                 log.warning("source %s: X %s since_id %s is too old; starting from now", self.name, kind,
                             ks.get("since_id"))
-                ks.clear()
+                for key in ("since_id", "next_token", "run_newest"):
+                    ks.pop(key, None)  # an account's user_id stays
                 stale_retried, first_run, pages_allowed = True, True, self.backfill_pages
                 continue
-            page = self._normalise_page(body, kind, user_id)
-            self.meter.add("owned_read" if kind == "mentions" else "post_read", page[1])
+            page = normalise_page(body, kind, handle=self.handle, user_id=user_id, can_write=self.can_write,
+                                  brand_ids=self._brand_ids(state), brand_handles={a.lower() for a in self.accounts},
+                                  all_brand=kind == BRAND_POSTS)
+            self.meter.add("post_read" if kind == "search" else "owned_read", page[1])
             for mention in page[0]:
                 found.setdefault(mention.external_id, mention)
             meta = body.get("meta") or {}
@@ -283,30 +335,17 @@ class XSource(Source):
             if meta.get("next_token"):
                 ks["next_token"] = meta["next_token"]
                 continue
-            _finish_run(ks)
+            finish_run(ks)
             return
         if first_run:
-            _finish_run(ks)  # a first poll does not page back through the week: it starts from the newest post
-
-    def _normalise_page(self, body: Mapping[str, Any], kind: str, user_id: str | None) -> tuple[list[Mention], int]:
-        """Normalise one page; return its mentions and the number of posts X bills for it."""
-        data = body.get("data") or []
-        includes = body.get("includes") or {}
-        if not isinstance(data, list) or not isinstance(includes, dict):
-            raise MalformedResponse(f"X {kind}: data must be a list of posts")
-        users = {str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)}
-        included = [p for p in (includes.get("posts") or includes.get("tweets") or []) if isinstance(p, dict)]
-        quoted_authors = {str(p.get("id")): str(p.get("author_id")) for p in included}
-        try:
-            mentions = [normalise_post(post, users, quoted_authors, handle=self.handle, user_id=user_id,
-                                       can_write=self.can_write, query_kind=kind) for post in data]
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise MalformedResponse(f"X {kind}: a post is not in the documented shape: {exc!r}") from None
-        return mentions, len(data) + len(included)
+            finish_run(ks)  # a first poll does not page back through the week: it starts from the newest post
 
     # -- replying -----------------------------------------------------------------------------------------
-    def reply(self, mention: Mention, text: str) -> PostedReply:
-        """Post `text` in reply to `mention`, after checking that X will take it."""
+    def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
+        """Post `text` in reply to `mention`, after checking that X will take it.
+
+        X takes no idempotency key (`idempotency_key` is unused): a lost outcome is settled through `find_reply`.
+        """
         if mention.network != "x":
             raise ReplyRejected(f"source {self.name!r} answers X posts, not {mention.network} ones")
         if mention.reply_path != ReplyPath.API:
@@ -327,29 +366,33 @@ class XSource(Source):
         return PostedReply(external_id=post_id, url=f"https://x.com/{handle}/status/{post_id}",
                            posted_at=snowflake_time(post_id), raw=body)
 
+    def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
+        """Find the brand's reply to `mention` among the posting account's posts since it (a reply of lost outcome).
 
-def _finish_run(ks: dict[str, Any]) -> None:
-    """Close a page run: the next run starts after its newest post."""
-    if ks.get("run_newest"):
-        ks["since_id"] = ks["run_newest"]
-    ks.pop("next_token", None)
-    ks.pop("run_newest", None)
+        Reads GET /2/users/:id/tweets with `since_id` set to the post answered, newest first, up to
+        `FIND_REPLY_PAGES` pages: a reply of that text whose `replied_to` reference is the post is the one.
+        """
+        if mention.network != "x" or not mention.external_id.isdigit() or not (self.handle or self.user_id):
+            return None
+        user_id = self._resolve_user_id({})
+        params: dict[str, Any] = {"max_results": 100, "since_id": mention.external_id, "post.fields": POST_FIELDS,
+                                  "expansions": "referenced_posts"}
+        for _ in range(FIND_REPLY_PAGES):
+            body = self._get(f"/2/users/{user_id}/tweets", params, "reply lookup")
+            posts = [p for p in body.get("data") or [] if isinstance(p, Mapping)]
+            self.meter.add("owned_read", len(posts))
+            found = find_reply_among(posts, mention.external_id, text, handle=self.handle)
+            if found is not None:
+                return found
+            token = (body.get("meta") or {}).get("next_token")
+            if not token:
+                return None
+            params["pagination_token"] = token
+        return None
 
 
 def _first_line(exc: Exception) -> str:
     return " ".join(str(exc).split("\n")[:2])[:300]
 
 
-def _load_cursor(cursor: str | None, name: str) -> dict[str, Any]:
-    if not cursor:
-        return {"v": 1, "kinds": {}}
-    try:
-        state = json.loads(cursor)
-    except json.JSONDecodeError:
-        raise FatalSourceError(f"source {name!r}: the stored cursor is not X cursor JSON: {cursor[:40]!r}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("kinds"), dict):
-        raise FatalSourceError(f"source {name!r}: the stored cursor is not an X cursor")
-    return state
-
-
-__all__ = ["KINDS", "XSource"]
+__all__ = ["BRAND_POSTS", "KINDS", "XSource"]

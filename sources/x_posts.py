@@ -5,13 +5,15 @@ Kept apart from `sources/x.py` (the only module importing tweepy) so the rules c
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from core.domain import Mention, ReplyPath
+from core.domain import Mention, PostedReply, ReplyPath
+from sources.base import BRAND_POST_REASON, FatalSourceError, MalformedResponse, mark_brand_post
 from sources.entities import decode_entities
 
 #: X's reply limit in weighted characters; every URL counts as 23 however long it is.
@@ -35,6 +37,8 @@ _EMOJI_MOD = r"(?:\uFE0F|[\U0001F3FB-\U0001F3FF]|[\U000E0020-\U000E007F])"
 _EMOJI = re.compile(r"[\U0001F1E6-\U0001F1FF]{2}|[0-9#*]\uFE0F?\u20E3|[\u00A9\u00AE]\uFE0F|"
                     + _EMOJI_BASE + _EMOJI_MOD + r"*(?:\u200D" + _EMOJI_BASE + _EMOJI_MOD + r"*)*")
 _UNDETERMINED_LANGS = {"und", "zxx", "qme", "qam", "qct", "qht", "qst", "art"}
+#: The @handles X puts in front of a reply's text (the accounts it answers); a reply's own words follow them.
+_LEADING_MENTIONS = re.compile(r"^(?:\.?@\w{1,15}\s+)+")
 
 
 def snowflake_time(post_id: str) -> datetime:
@@ -109,7 +113,7 @@ def reply_path_for(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *
                    author_username: str = "") -> tuple[ReplyPath, str | None]:
     """Decide how a responder can answer a post, under X's 2026 rule for self-serve API replies."""
     if (user_id and post.get("author_id") == user_id) or (handle and author_username.lower() == handle.lower()):
-        return ReplyPath.BLOCKED, "the brand's own post"
+        return ReplyPath.BLOCKED, BRAND_POST_REASON
     if any(ref.get("type") == "retweeted" for ref in _referenced(post)):
         return ReplyPath.BLOCKED, "a repost cannot be replied to; answer the original post"
     summoned = _summoned(post, quoted_authors, handle=handle, user_id=user_id)
@@ -168,5 +172,94 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
     )
 
 
-__all__ = ["X_MAX_WEIGHTED_CHARS", "X_URL_WEIGHT", "contains_url", "normalise_post", "reply_path_for", "snowflake_time",
-           "weighted_length"]
+def is_brand_author(post: Mapping[str, Any], author: Mapping[str, Any], *, brand_ids: Collection[str],
+                    brand_handles: Collection[str]) -> bool:
+    """Return True when the post's author is one of the brand's accounts (by id, else by lower-cased handle)."""
+    return (str(post.get("author_id") or "") in brand_ids
+            or str(author.get("username") or "").lower() in brand_handles)
+
+
+def replies_to(post: Mapping[str, Any], parent_id: str) -> bool:
+    """Return True when `post` is a reply to the post `parent_id`."""
+    return any(ref.get("type") == "replied_to" and str(ref.get("id")) == parent_id for ref in _referenced(post))
+
+
+def _comparable(text: str) -> str:
+    """Reduce a reply's text to what X keeps of it: entities decoded, the leading @handles X adds dropped, links
+    (which X rewrites to t.co) made alike, and white space collapsed."""
+    text = decode_entities(unicodedata.normalize("NFC", text)).strip()
+    text = _LEADING_MENTIONS.sub("", text)
+    return " ".join(_URL.sub("<link>", text).split())
+
+
+def same_reply_text(posted: Mapping[str, Any], wanted: str) -> bool:
+    """Return True when an X post's text is the reply `wanted`, as X stores it."""
+    note = posted.get("note_post")
+    text = note["text"] if isinstance(note, Mapping) and isinstance(note.get("text"), str) else posted.get("text")
+    return isinstance(text, str) and bool(wanted.strip()) and _comparable(text) == _comparable(wanted)
+
+
+def normalise_page(body: Mapping[str, Any], kind: str, *, handle: str | None, user_id: str | None, can_write: bool,
+                   brand_ids: Collection[str], brand_handles: Collection[str],
+                   all_brand: bool = False) -> tuple[list[Mention], int]:
+    """Normalise one page of posts with its expansions; return its mentions and the number of posts X bills.
+
+    Posts by one of the brand's accounts (`brand_ids`, `brand_handles`; every post when `all_brand`) are marked
+    with `mark_brand_post`. Raise `MalformedResponse` when the page is not in the documented shape.
+    """
+    data = body.get("data") or []
+    includes = body.get("includes") or {}
+    if not isinstance(data, list) or not isinstance(includes, dict):
+        raise MalformedResponse(f"X {kind}: data must be a list of posts")
+    users = {str(u.get("id")): u for u in includes.get("users") or [] if isinstance(u, dict)}
+    included = [p for p in (includes.get("posts") or includes.get("tweets") or []) if isinstance(p, dict)]
+    quoted_authors = {str(p.get("id")): str(p.get("author_id")) for p in included}
+    try:
+        mentions = [normalise_post(post, users, quoted_authors, handle=handle, user_id=user_id, can_write=can_write,
+                                   query_kind=kind) for post in data]
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise MalformedResponse(f"X {kind}: a post is not in the documented shape: {exc!r}") from None
+    mentions = [mark_brand_post(m) if all_brand or is_brand_author(
+        m.raw["post"], m.raw["author"], brand_ids=brand_ids, brand_handles=brand_handles) else m for m in mentions]
+    return mentions, len(data) + len(included)
+
+
+def find_reply_among(posts: Sequence[Mapping[str, Any]], parent_id: str, text: str, *,
+                     handle: str | None) -> PostedReply | None:
+    """Return the first of `posts` that replies to `parent_id` with `text` (as X stores it), as a `PostedReply`."""
+    for post in posts:
+        post_id = str(post.get("id") or "")
+        if post_id.isdigit() and replies_to(post, parent_id) and same_reply_text(post, text):
+            created = post.get("created_at")
+            return PostedReply(external_id=post_id, url=f"https://x.com/{handle or 'i'}/status/{post_id}",
+                               posted_at=parse_x_time(created) if isinstance(created, str) else snowflake_time(post_id),
+                               raw={"post": dict(post)})
+    return None
+
+
+def finish_run(ks: dict[str, Any]) -> None:
+    """Close a page run: the next run starts after its newest post."""
+    if ks.get("run_newest"):
+        ks["since_id"] = ks["run_newest"]
+    ks.pop("next_token", None)
+    ks.pop("run_newest", None)
+
+
+def load_cursor(cursor: str | None, name: str) -> dict[str, Any]:
+    """Parse the X source's JSON cursor; a cursor that is not one is fatal (it must never be overwritten blindly)."""
+    if not cursor:
+        return {"v": 1, "kinds": {}}
+    try:
+        state = json.loads(cursor)
+    except json.JSONDecodeError:
+        raise FatalSourceError(f"source {name!r}: the stored cursor is not X cursor JSON: {cursor[:40]!r}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("kinds"), dict):
+        raise FatalSourceError(f"source {name!r}: the stored cursor is not an X cursor")
+    if not isinstance(state.get("brand_posts", {}), dict):
+        raise FatalSourceError(f"source {name!r}: the stored cursor's brand_posts is not an object")
+    return state
+
+
+__all__ = ["X_MAX_WEIGHTED_CHARS", "X_URL_WEIGHT", "contains_url", "find_reply_among",
+           "finish_run", "is_brand_author", "load_cursor", "normalise_page", "normalise_post",
+           "replies_to", "reply_path_for", "same_reply_text", "snowflake_time", "weighted_length"]

@@ -49,9 +49,11 @@ def build_sources(settings: Settings, *, secrets: Secrets | None = None) -> tupl
             continue
         brand = settings.brand(config.brand)
         try:
-            # query, handles and secrets reach only the sources whose constructor takes them (x, reddit)
+            # query, handles, accounts and secrets reach only the sources whose constructor takes them (x, reddit)
+            accounts = {network: brand.accounts(network) for network in {*brand.handles, *brand.extra_handles}}
             built[config.name] = build_source(config.type, name=config.name, brand=config.brand, options=config.options,
-                                              query=brand.query, handles=brand.handles, secrets=secrets)
+                                              query=brand.query, handles=brand.handles, accounts=accounts,
+                                              secrets=secrets)
         except SourceError as exc:
             errors[config.name] = str(exc)
             log.error("source %s cannot start: %s", config.name, exc)

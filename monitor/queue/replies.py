@@ -2,7 +2,9 @@
 
 A reply is written by a responder who holds the item's claim and has seen its thread as it stands now; it is
 stored as a `replies` row plus an outbox row of kind "reply". `ReplyNotifier` delivers that row by calling the
-post's source's `reply(mention, text)` and stores the posted reply's id and URL.
+post's source's `reply(mention, text, idempotency_key=...)` and stores the posted reply's id and URL; a reply whose
+outcome was lost (a crash or a timeout after the network took it) is looked up with `find_reply` and settled, not
+posted twice.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, ClassVar
 from sqlalchemy import select, update
 
 from alerts.base import DeliveryError, Notifier
-from core.domain import Delivery, Mention, ReplyPath
+from core.domain import Delivery, Mention, PostedReply, ReplyPath
 from core.outbox import enqueue
 from core.settings import SavedReplySettings
 from core.storage import Database
@@ -235,8 +237,19 @@ def mention_from_row(row: MentionRow) -> Mention:
     )
 
 
+def idempotency_key(reply_id: int) -> str:
+    """Return the key every attempt at one reply is sent with (Mastodon's Idempotency-Key)."""
+    return f"brandmon-reply-{reply_id}"
+
+
 class ReplyNotifier(Notifier):
-    """Deliver outbox rows of kind "reply" through the post's source and store what was posted."""
+    """Deliver outbox rows of kind "reply" through the post's source and store what was posted.
+
+    A reply row is "sending" from just before the network call until its outcome is recorded. One still
+    "sending" when it is next looked at (the process died, or the call timed out) has an unknown outcome: the
+    source is asked for the brand's own reply (`Source.find_reply`) and the row is settled as posted when it is
+    there; only a reply the network does not have is sent again.
+    """
 
     kind: ClassVar[str] = "reply"
 
@@ -250,7 +263,7 @@ class ReplyNotifier(Notifier):
         return {"kind": self.kind, "sources": sorted(self.sources)}
 
     def send(self, delivery: Delivery) -> dict[str, Any]:
-        """Post one queued reply; a reply already posted (a retry after a crash) is not posted again."""
+        """Post one queued reply; one already posted (recorded, or found on the network) is not posted again."""
         reply_id = int(delivery.payload["reply_id"])
         with self.db.session() as session:
             reply = session.get(ReplyRow, reply_id)
@@ -258,15 +271,23 @@ class ReplyNotifier(Notifier):
                 raise DeliveryError(f"reply {reply_id} no longer exists", permanent=True)
             if reply.status == "posted":
                 return _result(reply)
+            in_doubt = reply.status == "sending"
             mention_row = session.get(MentionRow, reply.mention_id)
             assert mention_row is not None
             mention, text, source_name = mention_from_row(mention_row), reply.text, mention_row.source_name
-            reply.status = "sending"
         source = self.sources.get(source_name)
         if source is None:
             return self._fail(reply_id, f"source {source_name!r} is not running here, so it cannot post", True)
+        if in_doubt:
+            found = self._look_up(reply_id, source, mention, text)
+            if found is not None:
+                return found
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            assert reply is not None
+            reply.status = "sending"  # committed before the call: from here on the outcome may be unknown
         try:
-            posted = source.reply(mention, text)
+            posted = source.reply(mention, text, idempotency_key=idempotency_key(reply_id))
         except ReplyNotSupported as exc:
             return self._fail(reply_id, str(exc), True)
         except RateLimited as exc:
@@ -274,12 +295,51 @@ class ReplyNotifier(Notifier):
             return self._fail(reply_id, str(exc), False, retry_after_s=wait_s)
         except FatalSourceError as exc:
             return self._fail(reply_id, str(exc), True)
-        except SourceError as exc:
-            return self._fail(reply_id, str(exc), False)
+        except SourceError as exc:  # a timeout or a 5xx: the network may have it, so look before sending again
+            return self._fail(reply_id, str(exc), False, in_doubt=True)
+        return self._record(reply_id, posted, action="reply_posted")
+
+    def find_sent(self, delivery: Delivery) -> dict[str, Any] | None:
+        """Return the reply's result when it was posted: recorded before a crash, or found on the network now."""
+        reply_id = int(delivery.payload["reply_id"])
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            if reply is None or reply.status != "sending":
+                return _result(reply) if reply is not None and reply.status == "posted" else None
+            mention_row = session.get(MentionRow, reply.mention_id)
+            assert mention_row is not None
+            mention, text, source_name = mention_from_row(mention_row), reply.text, mention_row.source_name
+        source = self.sources.get(source_name)
+        return None if source is None else self._look_up(reply_id, source, mention, text)
+
+    def _look_up(self, reply_id: int, source: Source, mention: Mention, text: str) -> dict[str, Any] | None:
+        """Ask the network for a reply of unknown outcome: settle it when found, else mark it safe to send."""
+        try:
+            found = source.find_reply(mention, text)
+        except RateLimited as exc:
+            wait_s = max(1.0, (exc.retry_at - self.clock()).total_seconds())
+            raise DeliveryError(f"reply {reply_id}: cannot tell yet whether it was posted: {exc}",
+                                retry_after_s=wait_s) from None
+        except SourceError as exc:  # not knowing is no licence to post again: try the lookup later
+            raise DeliveryError(f"reply {reply_id}: cannot tell yet whether it was posted: {exc}") from None
+        if found is not None:
+            log.info("reply %d was already on %s as %s; settled without posting again", reply_id, source.network,
+                     found.external_id)
+            return self._record(reply_id, found, action="reply_settled")
+        with self.db.session() as session:
+            reply = session.get(ReplyRow, reply_id)
+            if reply is not None and reply.status == "sending":
+                reply.status = "queued"  # the network has no such reply: sending it is safe, and no second look
+        return None
+
+    def _record(self, reply_id: int, posted: PostedReply, *, action: str) -> dict[str, Any]:
+        """Store a reply the network has, and move its item on as a posted reply does."""
         now = self.clock()
         with self.db.session() as session:
             reply = session.get(ReplyRow, reply_id)
             assert reply is not None
+            if reply.status == "posted":
+                return _result(reply)
             reply.status, reply.external_id, reply.url = "posted", posted.external_id, posted.url
             reply.posted_at, reply.error = posted.posted_at, None
             item = session.get(QueueItemRow, reply.queue_item_id)
@@ -289,24 +349,20 @@ class ReplyNotifier(Notifier):
                     item.status = "replied"
                 item.version += 1
                 item.updated_at = now
-            audit(session, actor=reply.author, action="reply_posted", at=now, item_id=reply.queue_item_id,
+            audit(session, actor=reply.author, action=action, at=now, item_id=reply.queue_item_id,
                   mention_id=reply.mention_id, detail={"reply_id": reply_id, "external_id": posted.external_id,
                                                        "url": posted.url})
-            log.info("reply %d posted as %s", reply_id, posted.external_id)
+            log.info("reply %d %s as %s", reply_id, "found" if action == "reply_settled" else "posted",
+                     posted.external_id)
             return _result(reply)
 
-    def find_sent(self, delivery: Delivery) -> dict[str, Any] | None:
-        """Return the stored result when the reply was posted and recorded before a crash."""
-        with self.db.session() as session:
-            reply = session.get(ReplyRow, int(delivery.payload["reply_id"]))
-            return _result(reply) if reply is not None and reply.status == "posted" else None
-
-    def _fail(self, reply_id: int, error: str, permanent: bool, *, retry_after_s: float | None = None) -> Any:
+    def _fail(self, reply_id: int, error: str, permanent: bool, *, retry_after_s: float | None = None,
+              in_doubt: bool = False) -> Any:
         with self.db.session() as session:
             reply = session.get(ReplyRow, reply_id)
             assert reply is not None
             reply.error = error
-            reply.status = "failed" if permanent else "queued"
+            reply.status = "failed" if permanent else "sending" if in_doubt else "queued"
             if permanent:
                 audit(session, actor="brandmon", action="reply_failed", at=self.clock(), item_id=reply.queue_item_id,
                       mention_id=reply.mention_id, detail={"reply_id": reply_id, "error": error})
@@ -320,4 +376,5 @@ def _result(reply: ReplyRow) -> dict[str, Any]:
 
 
 __all__ = ["ReplyCheck", "ReplyNotifier", "ReplyRefused", "SavedReply", "ThreadChanged", "add_saved_reply",
-           "check_reply", "mark_seen", "queue_reply", "render_saved_reply", "saved_replies", "weighted_length"]
+           "check_reply", "idempotency_key", "mark_seen", "queue_reply", "render_saved_reply", "saved_replies",
+           "weighted_length"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +18,7 @@ from monitor.pipeline import Pipeline
 from monitor.worker import Worker, migrate_once, work_left, worker_report
 from tests.support.clock import Clock
 from tests.support.drills import PollJournal, RecordingSource, line_count, settings_for, streams, table_counts
+from tests.support.processes import CAP_S, Processes, wait_for
 
 
 def worker_for(db: Database, files: list[Path], clock: Clock, name: str, *, journal: PollJournal | None = None,
@@ -97,7 +97,7 @@ def test_four_workers_share_postgres_work_without_overlap(postgres_url: str, tmp
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=CAP_S)
     assert not any(thread.is_alive() for thread in threads)
 
     counts = table_counts(setup)
@@ -114,7 +114,7 @@ def test_four_workers_share_postgres_work_without_overlap(postgres_url: str, tmp
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_brandmon_worker_processes_share_one_database(postgres_url: str, tmp_path: Path) -> None:
+def test_brandmon_worker_processes_share_one_database(postgres_url: str, tmp_path: Path, processes: Processes) -> None:
     files = streams(tmp_path, sources=4, per_source=100)
     settings = settings_for(postgres_url, files, slack_enabled=False)
     config = tmp_path / "brandmon.yaml"
@@ -123,12 +123,11 @@ def test_brandmon_worker_processes_share_one_database(postgres_url: str, tmp_pat
     env.pop("BRANDMON_DATABASE_URL", None)
     command = [sys.executable, "-m", "monitor", "worker", "-c", str(config), "--exit-when-idle", "--idle-sleep-s",
                "0.1"]
-    processes = [subprocess.Popen([*command, "--id", f"proc-{i}"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE) for i in range(2)]
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err.decode()[-2000:]
-        assert b"Ctrl-C stops" in out
+    children = [processes.start([*command, "--id", f"proc-{i}"], env=env) for i in range(2)]
+    for child in children:
+        wait_for(lambda c=child: not c.alive(), what=f"worker pid {child.pid} exiting when idle")
+        assert child.process.returncode == 0, child.stderr()[-2000:]
+        assert "Ctrl-C stops" in child.stdout()
 
     db = Database(postgres_url)
     counts = table_counts(db)
@@ -138,6 +137,7 @@ def test_brandmon_worker_processes_share_one_database(postgres_url: str, tmp_pat
     assert sorted(w.worker_id for w in workers) == ["proc-0", "proc-1"]
     assert all(w.stopped_at is not None for w in workers)
     assert sum(w.classified for w in workers) == line_count(files)
-    status = subprocess.run([*command[:6], "--status"], env=env, capture_output=True, check=True)
-    assert b"proc-0" in status.stdout and b"stopped" in status.stdout
+    status = processes.start([*command[:6], "--status"], env=env)
+    wait_for(lambda: not status.alive(), what="worker --status")
+    assert status.process.returncode == 0 and "proc-0" in status.stdout() and "stopped" in status.stdout()
     db.dispose()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import vcr
@@ -19,8 +20,9 @@ from sources import REGISTRY, source_class
 from sources.base import FatalSourceError
 from sources.mastodon import MastodonSource, html_to_text, reply_visibility
 from sources.reply_limits import ReplyRejected
+from tests.support.bluesky import mastodon_interaction
 from tests.support.paths import FIXTURES_DIR
-from tests.support.sources import no_network
+from tests.support.sources import no_network, replay
 
 pytestmark = pytest.mark.usefixtures("no_network")
 __all__ = ["no_network"]
@@ -123,22 +125,16 @@ def test_instance_limit_then_reply_in_thread(replayer: vcr.VCR) -> None:
     assert recorded_reply["in_reply_to_id"] == answered.external_id
 
 
-def test_find_reply_reads_the_thread_context(replayer: vcr.VCR) -> None:
+def test_find_reply_reads_the_thread_context(tmp_path: Path) -> None:
     source = _source()
     answered = source.normalise(_recorded_json("test_status_context.yaml", 0))
-    me = answered.raw["status"]["account"]
-    source._call = _with_verify(source._call, me)  # type: ignore[method-assign]
-    with replayer.use_cassette(str(CASSETTES / "test_status_context.yaml")) as cassette:
+    answers = [mastodon_interaction("test_grouped_notification_pagination.yaml", 0),  # verify_credentials
+               mastodon_interaction("test_status_context.yaml", 1)]
+    with replay(answers, tmp_path) as played:
         found = source.find_reply(answered, "a reply nobody posted")
-    assert cassette.play_count == 1
+    assert [urlsplit(r.uri).path for r in played.sent] == [
+        "/api/v1/accounts/verify_credentials", f"/api/v1/statuses/{answered.external_id}/context"]
     assert found is None
-
-
-def _with_verify(call: Any, me: Any) -> Any:
-    """verify_credentials is not in this recording: answer it with the recorded author, replay the rest."""
-    def wrapped(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return me if what == "verify_credentials" else call(what, fn, *args, **kwargs)
-    return wrapped
 
 
 @pytest.mark.parametrize(("answered", "wanted", "expected"), [

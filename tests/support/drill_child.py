@@ -4,15 +4,18 @@ Run as `python drill_child.py CONFIG`. DRILL_KILL_AT names where the process SIG
 at which occurrence (1 = the first): "poll" (a batch fetched, not stored), "store" (mentions inserted, not
 committed), "classify" (scores inserted, not committed), "deliver" (Slack has the message, the outbox does not
 know), "reply-queued" (the reply's outbox row is "sending", not yet posted) and "reply-posted" (the network has
-the reply, the database does not know). Without DRILL_KILL_AT it runs to the end.
+the reply, the database does not know). Without DRILL_KILL_AT it runs to the end. The stand-in network is the
+source's `replies_file` (JSON Lines), which `find_reply` reads as a real network's lookup of the brand's replies.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +59,38 @@ class DrillSource(ReplaySource):
         # a post from a live network can be answered through the API; a replayed one normally cannot
         return None if mention is None else replace(mention, reply_path=ReplyPath.API, reply_path_reason=None)
 
-    def reply(self, mention: Mention, text: str) -> PostedReply:
-        """Append the reply to the network file (it is public from here on)."""
-        from datetime import UTC, datetime
-
-        network = Path(str(self.options["replies_file"]))
-        with network.open("a", encoding="utf-8") as handle:
-            handle.write(f"{mention.external_id}\t{text}\n")
+    def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
+        """Append the reply to the network file (it is public from here on), then maybe die before it is recorded."""
+        posted = PostedReply(external_id=f"r-{mention.external_id}",
+                             url=f"https://x.com/i/status/r-{mention.external_id}", posted_at=datetime.now(UTC))
+        record = {"id": posted.external_id, "in_reply_to": mention.external_id, "text": text, "key": idempotency_key,
+                  "posted_at": posted.posted_at.isoformat()}
+        with self.network_file.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         checkpoint("reply-posted")
-        return PostedReply(external_id=f"r-{mention.external_id}", url=f"https://x.com/i/status/r-{mention.external_id}",
-                           posted_at=datetime.now(UTC))
+        return posted
+
+    def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
+        """Find the brand's reply to `mention` in the network file, as a real network's own-replies lookup would."""
+        for record in network_replies(self.network_file):
+            if record["in_reply_to"] == mention.external_id and record["text"] == text:
+                return PostedReply(external_id=record["id"], url=f"https://x.com/i/status/{record['id']}",
+                                   posted_at=datetime.fromisoformat(record["posted_at"]), raw=record)
+        return None
+
+    @property
+    def network_file(self) -> Path:
+        """The file standing in for the network: one JSON object per reply it accepted."""
+        return Path(str(self.options["replies_file"]))
+
+
+def network_replies(path: Path) -> list[dict[str, Any]]:
+    """Return the replies the stand-in network holds, in the order it took them."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def main(config: Path) -> None:

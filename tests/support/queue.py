@@ -42,7 +42,7 @@ class PostingSource(Source):
     def poll(self, cursor: str | None) -> Batch:
         return Batch((), cursor, exhausted=True)
 
-    def reply(self, mention: Mention, text: str) -> PostedReply:
+    def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
         if self.fail_with is not None:
             raise self.fail_with
         self.posted.append((mention.external_id, text))

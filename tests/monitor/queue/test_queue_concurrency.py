@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from core.storage import Database
 from core.storage.schema import AuditRow, QueueItemRow
 from monitor.queue.items import QueueConflict, claim
+from tests.support.processes import CAP_S
 from tests.support.queue import NOW, post, seed
 from tests.support.settings import make_settings
 
@@ -26,7 +27,7 @@ def _worker(url: str, name: str, item_ids: list[int], barrier: Any, results: Any
     won, lost, errors = [], 0, []
     try:
         for round_no, item_id in enumerate(item_ids):
-            barrier.wait(timeout=60)
+            barrier.wait(timeout=CAP_S)
             # half the rounds race for an item whose earlier claim has just expired
             now = NOW + timedelta(minutes=60 if round_no % 2 else 0)
             try:
@@ -59,9 +60,9 @@ def race(url: str) -> tuple[dict[str, list[int]], list[int]]:
                for i in range(WORKERS)]
     for worker in workers:
         worker.start()
-    outcomes = [results.get(timeout=120) for _ in workers]
+    outcomes = [results.get(timeout=CAP_S) for _ in workers]
     for worker in workers:
-        worker.join(timeout=30)
+        worker.join(timeout=CAP_S)
     errors = [error for _, _, _, errs in outcomes for error in errs]
     assert not errors, errors
     assert sum(lost for _, _, lost, _ in outcomes) == ROUNDS * (WORKERS - 1)
