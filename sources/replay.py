@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from core.domain import MAX_TEXT, Batch, Mention, Rejection, ReplyPath
 from sources.base import FatalSourceError, MalformedResponse, Source
-from sources.entities import decode_entities
+from sources.entities import ESCAPING_NETWORKS, decode_entities
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,8 @@ class ReplaySource(Source):
                     self.close()
                     raise record
                 log.warning("source %s: skipped: %s", self.name, record)
-                rejected.append(Rejection(location=f"{self.path}:{line}", reason=str(record).removeprefix(f"{self.path}:{line}: ")))
+                where = f"{self.path}:{line}"
+                rejected.append(Rejection(location=where, reason=str(record).removeprefix(f"{where}: ")))
                 continue
             try:
                 mention = self._normalise(record)
@@ -304,7 +305,7 @@ class ReplaySource(Source):
             author_name=_optional_str("author_name", record.get("author_name")) or handle,
             author_followers=_int_or_none(record.get("author_followers")),
             author_verified=_bool(record.get("author_verified", False)),
-            text=text,
+            text=decode_entities(text) if network in ESCAPING_NETWORKS else text,
             language=_optional_str("language", record.get("lang") or record.get("language")),
             url=url,
             created_at=created_at,

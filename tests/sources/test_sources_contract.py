@@ -16,9 +16,9 @@ from core.storage import Database
 from core.storage.schema import MentionRow, SourceStateRow
 from monitor.pipeline.ingest import poll_source
 from sources.base import MalformedResponse, RateLimited, RetriableError, Source
+from sources.mastodon import MastodonSource
 from sources.reddit import RedditSource
 from sources.replay import ReplaySource
-from sources.mastodon import MastodonSource
 from sources.x import XSource
 from tests.support.bluesky import (
     bluesky_json,
@@ -164,17 +164,15 @@ class BlueskyHarness(Harness):
         return bluesky_source("contract-bluesky")
 
     def ok(self, tmp_path: Path) -> list[Interaction]:
-        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications", bluesky_notifications()),
-                                  bluesky_json("app.bsky.feed.getPosts", {"posts": [bluesky_post()]})]
+        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", bluesky_notifications()), bluesky_json("app.bsky.feed.getPosts", {"posts": [bluesky_post()]})]
 
     def status(self, code: int, headers: dict[str, str]) -> list[Interaction]:
         if "x-rate-limit-reset" in headers:
             headers = {"ratelimit-reset": headers["x-rate-limit-reset"], "ratelimit-remaining": "0"}
-        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications",
-                                               {"error": "Status", "message": f"status {code}"}, code, headers)]
+        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", {"error": "Status", "message": f"status {code}"}, code, headers)]
 
     def malformed(self, tmp_path: Path) -> list[Interaction]:
-        return bluesky_login() + [bluesky_json("app.bsky.notification.listNotifications", '{"notifications": [{"ur')]
+        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", '{"notifications": [{"ur')]
 
 
 HARNESSES: dict[str, Harness] = {"x": XHarness(), "reddit": RedditHarness(), "replay": ReplayHarness(),
