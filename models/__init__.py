@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from core.registry import load_entry
@@ -11,11 +12,25 @@ from models.base import Classifier, Post, Scores
 REGISTRY: dict[str, str] = {
     "lexicon": "models.lexicon:LexiconClassifier",
     "transformer": "models.transformer:TransformerClassifier",
+    "multilingual": "models.multilingual:MultilingualClassifier",
 }
 
 
 class ModelUnavailable(RuntimeError):
     """The configured classifier cannot be loaded (missing package or files)."""
+
+
+def parse_options(pairs: Iterable[str]) -> dict[str, Any]:
+    """Return `KEY=VALUE` pairs as classifier options, each value read as YAML (as in the config file)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"option {pair!r}: want KEY=VALUE")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
 def load_classifier(kind: str, **options: Any) -> Classifier:
@@ -24,4 +39,4 @@ def load_classifier(kind: str, **options: Any) -> Classifier:
     return cls(**options)  # type: ignore[no-any-return]
 
 
-__all__ = ["REGISTRY", "Classifier", "ModelUnavailable", "Post", "Scores", "load_classifier"]
+__all__ = ["REGISTRY", "Classifier", "ModelUnavailable", "Post", "Scores", "load_classifier", "parse_options"]

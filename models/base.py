@@ -18,9 +18,14 @@ URGENCY_CATEGORIES: tuple[str, ...] = (
     "churn_risk",
     "billing",
     "delivery",
+    "account_access",
+    "product_defect",
     "other",
     "none",
 )
+
+NeedsReply = Literal["respond", "thank", "none"]
+NEEDS_REPLY: tuple[NeedsReply, ...] = ("respond", "thank", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,19 @@ class Scores:
     needs_human_reason: str | None = None
     #: For each score name ("sentiment", "complaint", "urgency"), the words that drove it.
     explanation: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Probability that the post is ironic or sarcastic; None when the model has no irony head.
+    irony_prob: float | None = None
+    #: What the team should do: "respond" (a question, request, complaint or follow-up), "thank" (praise
+    #: addressed to the brand), "none" (chatter, news, ads, spam); None when the model does not say.
+    needs_reply: NeedsReply | None = None
+    #: Probability that the post asks something of the team (the "respond" side of `needs_reply`).
+    needs_reply_prob: float | None = None
+    #: The category the model read from the post (a built-in one or the brand's own), "other" for a complaint in
+    #: no category, "none" for no issue; None when the model does not score categories.
+    category: str | None = None
+    category_prob: float | None = None
+    #: The words that drove `category`.
+    category_words: Sequence[str] = ()
 
 
 class Classifier(ABC):

@@ -29,6 +29,8 @@ class Example:
     sentiment: int | None = None
     complaint: bool | None = None
     severity: int | None = None
+    #: The post's language (ISO 639-1) when the file gives one (`lang`); None: not given.
+    lang: str | None = None
 
 
 def benchmark_path(data_dir: Path, name: str, split: str) -> Path:
@@ -46,7 +48,7 @@ def data_available(data_dir: Path) -> bool:
 
 
 def load_examples(path: Path, *, limit: int | None = None) -> list[Example]:
-    """Read `text` plus any of `sentiment`, `complaint`, `severity` from a JSON Lines file."""
+    """Read `text` plus any of `sentiment`, `complaint`, `severity` (and an optional `lang`) from a JSON Lines file."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     examples = []
@@ -81,4 +83,7 @@ def _parse(row: object) -> Example:
         raise ValueError(f"severity must be an integer 0-4, got {severity!r}")
     if sentiment is None and complaint is None and severity is None:
         raise ValueError("no label: give `sentiment` and/or `complaint`")
-    return Example(text=row["text"], sentiment=sentiment, complaint=complaint, severity=severity)
+    lang = row.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        raise ValueError(f"lang must be a language code, got {lang!r}")
+    return Example(text=row["text"], sentiment=sentiment, complaint=complaint, severity=severity, lang=lang)

@@ -104,20 +104,21 @@ class HeadsMeta:
             raise HeadsUnavailable(f"{source}: not a brandmon heads file: {exc}") from exc
 
 
-def save_heads(
-    path: Path, *, heads: TriageHeads, lora: Mapping[str, torch.Tensor], meta: HeadsMeta
-) -> None:
-    """Write heads, adapter tensors and metadata into one safetensors file."""
-    tensors = {f"heads.{k}": v.detach().float().contiguous() for k, v in heads.state_dict().items()}
-    tensors.update({f"lora.{k}": v.detach().float().contiguous() for k, v in lora.items()})
+def write_weights(path: Path, tensors: Mapping[str, torch.Tensor], metadata: str) -> None:
+    """Write float32 tensors and a JSON metadata block into one safetensors file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"brandmon": meta.to_json()})
+    save_file({k: v.detach().float().contiguous() for k, v in tensors.items()}, str(path),
+              metadata={"brandmon": metadata})
 
 
-def load_heads(path: Path) -> tuple[TriageHeads, dict[str, torch.Tensor], HeadsMeta]:
-    """Read a heads file; return the heads module, the adapter tensors and the metadata."""
+def read_weights(path: Path, *, kind: str, hint: str) -> tuple[dict[str, torch.Tensor], str]:
+    """Return the tensors and the JSON metadata block of a file `write_weights` wrote.
+
+    Raises `HeadsUnavailable` naming the file and `kind` ("heads", "extra heads") when it is missing or damaged;
+    `hint` says how to make one.
+    """
     if not path.is_file():
-        raise HeadsUnavailable(f"{path}: heads file not found (run `brandmon train` to make one)")
+        raise HeadsUnavailable(f"{path}: {kind} file not found ({hint})")
     from safetensors import safe_open
 
     try:
@@ -125,13 +126,33 @@ def load_heads(path: Path) -> tuple[TriageHeads, dict[str, torch.Tensor], HeadsM
             metadata = handle.metadata() or {}
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for damaged files
-        raise HeadsUnavailable(f"{path}: cannot read heads file: {exc}") from exc
-    meta = HeadsMeta.from_json(metadata.get("brandmon", "{}"), source=str(path))
+        raise HeadsUnavailable(f"{path}: cannot read {kind} file: {exc}") from exc
+    return tensors, metadata.get("brandmon", "{}")
+
+
+def load_state(module: nn.Module, state: Mapping[str, torch.Tensor], *, path: Path, hidden_size: int) -> None:
+    """Load `state` into `module`, saying which file did not fit when it does not."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise HeadsUnavailable(f"{path}: heads do not fit hidden size {hidden_size}: {exc}") from exc
+
+
+def save_heads(
+    path: Path, *, heads: TriageHeads, lora: Mapping[str, torch.Tensor], meta: HeadsMeta
+) -> None:
+    """Write heads, adapter tensors and metadata into one safetensors file."""
+    tensors = {f"heads.{k}": v for k, v in heads.state_dict().items()}
+    tensors.update({f"lora.{k}": v for k, v in lora.items()})
+    write_weights(path, tensors, meta.to_json())
+
+
+def load_heads(path: Path) -> tuple[TriageHeads, dict[str, torch.Tensor], HeadsMeta]:
+    """Read a heads file; return the heads module, the adapter tensors and the metadata."""
+    tensors, metadata = read_weights(path, kind="heads", hint="run `brandmon train` to make one")
+    meta = HeadsMeta.from_json(metadata, source=str(path))
     heads = TriageHeads(meta.hidden_size)
     head_state = {k.removeprefix("heads."): v for k, v in tensors.items() if k.startswith("heads.")}
-    try:
-        heads.load_state_dict(head_state)
-    except RuntimeError as exc:
-        raise HeadsUnavailable(f"{path}: heads do not fit hidden size {meta.hidden_size}: {exc}") from exc
+    load_state(heads, head_state, path=path, hidden_size=meta.hidden_size)
     lora = {k.removeprefix("lora."): v for k, v in tensors.items() if k.startswith("lora.")}
     return heads.eval(), lora, meta

@@ -39,3 +39,24 @@ def detect_language(text: str, reported: str | None = None) -> str | None:
         return None
     language, confidence = _identifier().classify(stripped)
     return str(language) if confidence >= MIN_CONFIDENCE else None
+
+
+#: Below the usual confidence, a best guess of another language at this confidence still counts for
+#: `guess_language` ("quiero cancelar mi contrato" is es at 0.55).
+GUESS_CONFIDENCE = 0.5
+
+
+def guess_language(text: str, reported: str | None = None) -> str | None:
+    """Return `detect_language`'s answer or, when it cannot tell, a confident-enough guess of a non-English language.
+
+    For routing a post to a multilingual model: a short English post ("lol ok thx") still comes back None and stays
+    with the English model, while a short post that is most likely not English does not.
+    """
+    language = detect_language(text, reported)
+    if language is not None:
+        return language
+    stripped = _MENTION_OR_URL.sub(" ", text)
+    if sum(ch.isalpha() for ch in stripped) < MIN_LETTERS:
+        return None
+    guess, confidence = _identifier().classify(stripped)
+    return str(guess) if guess != "en" and confidence >= GUESS_CONFIDENCE else None

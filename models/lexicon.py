@@ -7,7 +7,6 @@ that `brandmon evaluate` reports beside the transformer.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -29,6 +28,8 @@ class LexiconClassifier(Classifier):
     """Score English posts with the VADER lexicon and the urgency keyword rules."""
 
     name = "lexicon-vader (baseline, English only)"
+    #: The languages it scores; other posts go to a human.
+    languages: frozenset[str] = frozenset({"en"})
 
     def __init__(self, *, urgency: UrgencyRules | None = None) -> None:
         self._vader = SentimentIntensityAnalyzer()

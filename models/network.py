@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +21,8 @@ class Pass:
     #: Token states after the last layer, float32, (batch, tokens, hidden).
     hidden: torch.Tensor
     mask: torch.Tensor
+    #: The mean-pooled vector every head reads, float32, (batch, hidden).
+    pooled: torch.Tensor | None = None
 
 
 class TriageNet(nn.Module):
@@ -34,7 +38,7 @@ class TriageNet(nn.Module):
         output = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         hidden = output.last_hidden_state.float()
         pooled = mean_pool(hidden, attention_mask)
-        return Pass(logits=self.heads(pooled), hidden=hidden, mask=attention_mask)
+        return Pass(logits=self.heads(pooled), hidden=hidden, mask=attention_mask, pooled=pooled)
 
 
 def token_shares(result: Pass, heads: TriageHeads) -> dict[str, torch.Tensor]:
@@ -50,3 +54,24 @@ def token_shares(result: Pass, heads: TriageHeads) -> dict[str, torch.Tensor]:
         "complaint": per_token @ heads.complaint.weight.t(),
         "severity": per_token @ heads.severity.weight.t(),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Calibrated:
+    """A batch's calibrated probabilities as NumPy arrays."""
+
+    #: (batch, 3) over `SENTIMENTS`.
+    sentiment: np.ndarray
+    #: (batch,) probability of a complaint.
+    complaint: np.ndarray
+    #: (batch, 5) raw severity logits (only their order is read).
+    severity_logits: np.ndarray
+
+
+def calibrated(result: Pass, temperature: Mapping[str, float]) -> Calibrated:
+    """Return the pass's sentiment and complaint probabilities with the heads file's temperatures applied."""
+    return Calibrated(
+        sentiment=torch.softmax(result.logits["sentiment"] / temperature["sentiment"], -1).numpy(),
+        complaint=torch.sigmoid(result.logits["complaint"] / temperature["complaint"]).numpy(),
+        severity_logits=result.logits["severity"].numpy(),
+    )

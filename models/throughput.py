@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import resource
 import sys
 import time
@@ -43,6 +44,10 @@ class BenchResult:
     single_p50_ms: float
     single_p99_ms: float
     peak_rss_mib: float
+    #: Batched posts per CPU second of this process: steadier than wall time on a shared machine.
+    batched_posts_per_cpu_s: float | None = None
+    #: The lexicon model's batched posts/s on the same posts in the same session, so ratios compare across machines.
+    lexicon_posts_per_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the figures as JSON values."""
@@ -50,6 +55,14 @@ class BenchResult:
 
     def format(self) -> str:
         """Return the figures as a few aligned lines."""
+        extra = []
+        if self.batched_posts_per_cpu_s is not None:
+            extra.append(f"batched, CPU time     {self.batched_posts_per_cpu_s:.0f} posts per CPU second")
+        if self.lexicon_posts_per_s is not None:
+            ratio = self.batched_posts_per_s / self.lexicon_posts_per_s if self.lexicon_posts_per_s else 0.0
+            extra.append(
+                f"lexicon, same posts   {self.lexicon_posts_per_s:.0f} posts/s (this model runs at {ratio:.3f}x)"
+            )
         return "\n".join(
             [
                 f"model                 {self.model}",
@@ -61,6 +74,7 @@ class BenchResult:
                     f" over {self.single_posts} posts"
                 ),
                 f"peak RSS              {self.peak_rss_mib:.0f} MiB",
+                *extra,
             ]
         )
 
@@ -88,8 +102,13 @@ def bench_classifier(
     batch_size: int = 64,
     single_posts: int = 200,
     warmup: int = 2,
+    lexicon_reference: bool = True,
 ) -> BenchResult:
-    """Load a classifier with `build`, then time batched and one-post-at-a-time classification."""
+    """Load a classifier with `build`, then time batched and one-post-at-a-time classification.
+
+    With `lexicon_reference`, the lexicon model is then timed on the same batches (after the peak memory is read),
+    so the ratio between the two says how fast this model is independently of the machine.
+    """
     started = time.perf_counter()
     classifier = build()
     load_s = time.perf_counter() - started
@@ -97,17 +116,25 @@ def bench_classifier(
     for _ in range(warmup):
         classifier.classify(posts[:batch_size])
     gc.collect()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for start in range(0, len(posts), batch_size):
         classifier.classify(posts[start : start + batch_size])
     batched_s = time.perf_counter() - started
+    batched_cpu_s = time.process_time() - cpu_started
     latencies = []
     for post in posts[:single_posts]:
         began = time.perf_counter()
         classifier.classify([post])
         latencies.append((time.perf_counter() - began) * 1000)
+    peak = peak_rss_mib()
+    lexicon_rate = None
+    if lexicon_reference:
+        from models.lexicon import LexiconClassifier
+
+        if not isinstance(classifier, LexiconClassifier):
+            lexicon_rate = _lexicon_rate(posts, batch_size)
     return BenchResult(
-        model=classifier.name,
+        model=classifier.describe(),
         load_s=load_s,
         batch_size=batch_size,
         batched_posts=len(posts),
@@ -115,5 +142,69 @@ def bench_classifier(
         single_posts=len(latencies),
         single_p50_ms=float(np.percentile(latencies, 50)),
         single_p99_ms=float(np.percentile(latencies, 99)),
-        peak_rss_mib=peak_rss_mib(),
+        peak_rss_mib=peak,
+        batched_posts_per_cpu_s=len(posts) / batched_cpu_s if batched_cpu_s > 0 else None,
+        lexicon_posts_per_s=lexicon_rate,
     )
+
+
+def _lexicon_rate(posts: Sequence[Post], batch_size: int) -> float:
+    """Return the lexicon model's batched posts/s over `posts` (one warm-up batch first)."""
+    from models.lexicon import LexiconClassifier
+
+    lexicon = LexiconClassifier()
+    lexicon.classify(list(posts[:batch_size]))
+    started = time.perf_counter()
+    for start in range(0, len(posts), batch_size):
+        lexicon.classify(list(posts[start : start + batch_size]))
+    return len(posts) / (time.perf_counter() - started)
+
+
+def mixed_texts(data_dir: Path, count: int, *, file: Path, english_share: float) -> list[str]:
+    """Return `count` texts, `english_share` of them TweetEval test tweets and the rest from `file`, spread evenly."""
+    if not 0.0 <= english_share <= 1.0:
+        raise ValueError(f"english_share must be in [0, 1], got {english_share}")
+    # A file shorter than its share is read again from the start.
+    english = itertools.cycle(bench_texts(data_dir, count))
+    others = itertools.cycle([e.text for e in load_examples(file)])
+    out = []
+    for index in range(count):
+        take_english = int((index + 1) * english_share) > int(index * english_share)
+        out.append(next(english) if take_english else next(others))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run `python -m models.throughput`: `brandmon bench classify` for any registered classifier and options."""
+    import argparse
+    import json
+
+    from models import load_classifier, parse_options
+    from models.data import DEFAULT_DATA_DIR
+
+    parser = argparse.ArgumentParser(description="Time a classifier batched and one post at a time, with peak RSS.")
+    parser.add_argument("--kind", default="transformer", help="registry name (transformer, multilingual, lexicon)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a classifier option, as in the config's classifier.options (repeatable)")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--single", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--file", type=Path, default=None, help="take non-English posts from this JSON Lines file")
+    parser.add_argument("--english-share", type=float, default=0.0,
+                        help="with --file: share of TweetEval (English) posts mixed in")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    options = parse_options(args.option)
+    texts = (
+        mixed_texts(args.data_dir, args.posts, file=args.file, english_share=args.english_share)
+        if args.file is not None
+        else bench_texts(args.data_dir, args.posts)
+    )
+    result = bench_classifier(lambda: load_classifier(args.kind, **options), texts, batch_size=args.batch_size,
+                              single_posts=args.single)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.format())
+
+
+if __name__ == "__main__":
+    main()

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import math
-import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional
-from tqdm import tqdm
 
 from models.base import SENTIMENTS
-from models.data import DEFAULT_DATA_DIR, Example, benchmark_path, load_examples
-from models.encoder import (
-    BUILTIN,
-    LoRAConfig,
-    add_lora,
-    bf16_is_fast,
-    hidden_size,
-    load_encoder,
-    lora_state,
+from models.data import Example, benchmark_path, load_examples
+from models.encoder import BUILTIN, LoRAConfig, add_lora, bf16_is_fast, hidden_size, load_encoder
+from models.fitting import (
+    AdapterConfig,
+    Encoded,
+    fit_adapters,
+    fit_temperatures,
+    predict_logits,
+    seed_everything,
 )
-from models.heads import BUILTIN_HEADS, HeadsMeta, TriageHeads, save_heads
+from models.heads import HeadsMeta, TriageHeads, save_heads
 from models.metrics import classification_figures
 from models.network import TriageNet
 
@@ -38,44 +32,14 @@ HEADS_VERSION = "v1"
 
 
 @dataclass(slots=True, kw_only=True)
-class TrainConfig:
-    """Everything that decides a training run; the same config and seed give the same weights."""
+class TrainConfig(AdapterConfig):
+    """A run on an English encoder (the built-in MiniLM by default) with TweetEval and the complaints set."""
 
     model: str = BUILTIN
-    data_dir: Path = DEFAULT_DATA_DIR
-    output: Path = BUILTIN_HEADS
-    seed: int = 13
-    epochs: float = 2.0
-    batch_size: int = 32
-    #: Complaint posts mixed into every step, beside `batch_size` sentiment posts.
-    complaint_batch_size: int = 8
-    lr: float = 1e-3
-    head_lr: float = 2e-3
-    weight_decay: float = 0.01
-    warmup_frac: float = 0.06
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.05
-    max_length: int = 128
-    complaint_loss_weight: float = 1.0
-    severity_loss_weight: float = 0.5
     #: Also learn sentiment from the complaints set's polarity labels (the shipped v1 heads did). VADER agrees
     #: with 93% of them on the train split, so they may teach the lexicon's view; turning this off is untried.
     complaint_sentiment: bool = False
-    eval_every: int = 300
-    #: Use at most this many posts per file (for quick checks and tests); None uses everything.
-    limit: int | None = None
     bf16: bool | None = None
-    num_threads: int | None = None
-    progress: bool = True
-
-    def record(self) -> dict[str, Any]:
-        """Return the config as JSON values for the heads file's training record."""
-        raw = asdict(self)
-        raw["data_dir"] = str(self.data_dir)
-        raw.pop("output")
-        raw.pop("progress")
-        return raw
 
 
 @dataclass(slots=True)
@@ -90,124 +54,10 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch so a run repeats exactly on the same machine."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """Tokenised examples with their labels as arrays; -1 means "no label"."""
-
-    ids: list[list[int]]
-    sentiment: np.ndarray
-    complaint: np.ndarray
-    severity: np.ndarray
-
-
 def encode(tokenizer: Any, examples: Sequence[Example], *, max_length: int) -> Encoded:
-    """Tokenise `examples` once, without padding."""
+    """Tokenise `examples` once with a `transformers` tokenizer, without padding."""
     ids = tokenizer([e.text for e in examples], truncation=True, max_length=max_length)["input_ids"]
-    return Encoded(
-        ids=list(ids),
-        sentiment=np.array([-1 if e.sentiment is None else e.sentiment for e in examples], dtype=np.int64),
-        complaint=np.array([-1 if e.complaint is None else int(e.complaint) for e in examples], dtype=np.int64),
-        severity=np.array([-1 if e.severity is None else e.severity for e in examples], dtype=np.int64),
-    )
-
-
-def length_bucketed_order(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffle, sort within windows of 50 batches by length (less padding), and shuffle the batches."""
-    order = rng.permutation(len(lengths))
-    window = batch_size * 50
-    batches: list[np.ndarray] = []
-    for start in range(0, len(order), window):
-        chunk = order[start : start + window]
-        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(data: Encoded, index: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad the chosen examples into tensors."""
-    rows = [data.ids[i] for i in index]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        input_ids[r, : len(row)] = torch.tensor(row)
-        mask[r, : len(row)] = 1
-    return {
-        "input_ids": input_ids,
-        "attention_mask": mask,
-        "sentiment": torch.from_numpy(data.sentiment[index]),
-        "complaint": torch.from_numpy(data.complaint[index]),
-        "severity": torch.from_numpy(data.severity[index]),
-    }
-
-
-def _stack(parts: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
-    width = max(p["input_ids"].shape[1] for p in parts)
-    out: dict[str, torch.Tensor] = {}
-    for key in parts[0]:
-        tensors = []
-        for p in parts:
-            t = p[key]
-            if t.dim() == 2 and t.shape[1] < width:
-                fill = pad_id if key == "input_ids" else 0
-                t = functional.pad(t, (0, width - t.shape[1]), value=fill)
-            tensors.append(t)
-        out[key] = torch.cat(tensors)
-    return out
-
-
-def autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    """Run matrix work in bfloat16 where the CPU does it natively; a no-op otherwise."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
-
-
-@torch.no_grad()
-def predict_logits(
-    net: TriageNet, data: Encoded, *, pad_id: int, bf16: bool, batch_size: int = 128
-) -> dict[str, np.ndarray]:
-    """Return every task's logits for `data`, in its order."""
-    net.eval()
-    order = np.argsort([len(r) for r in data.ids], kind="stable")
-    parts: dict[str, list[np.ndarray]] = {"sentiment": [], "complaint": [], "severity": []}
-    for start in range(0, len(order), batch_size):
-        batch = collate(data, order[start : start + batch_size], pad_id)
-        with autocast(bf16):
-            result = net(batch["input_ids"], batch["attention_mask"])
-        for task, chunks in parts.items():
-            chunks.append(result.logits[task].float().numpy())
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return {task: np.concatenate(chunks)[inverse] for task, chunks in parts.items()}
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, binary: bool = False) -> float:
-    """Return the temperature that minimises validation log loss (Guo et al., 2017)."""
-    z = torch.tensor(logits, dtype=torch.float64)
-    y = torch.tensor(labels)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200)
-
-    def closure() -> torch.Tensor:
-        optimiser.zero_grad()
-        scaled = z / log_t.exp()
-        loss = (
-            functional.binary_cross_entropy_with_logits(scaled, y.double())
-            if binary
-            else functional.cross_entropy(scaled, y)
-        )
-        loss.backward()  # type: ignore[no-untyped-call]
-        return loss
-
-    optimiser.step(closure)  # type: ignore[no-untyped-call]
-    return float(min(10.0, max(0.05, log_t.exp().item())))
+    return Encoded.of(ids, examples)
 
 
 def validation_scores(logits: dict[str, np.ndarray], sent: Encoded, comp: Encoded) -> dict[str, float]:
@@ -215,20 +65,6 @@ def validation_scores(logits: dict[str, np.ndarray], sent: Encoded, comp: Encode
     s_fig = classification_figures(sent.sentiment, logits["s_sentiment"].argmax(1), SENTIMENTS)
     c_fig = classification_figures(comp.complaint, (logits["c_complaint"] > 0).astype(int), ("no", "yes"))
     return {"sentiment_macro_recall": s_fig.macro_recall, "complaint_macro_f1": c_fig.macro_f1}
-
-
-def _schedule(total: int, warmup: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
-
-
-def _cycle(batches: Callable[[], list[np.ndarray]]) -> Iterator[np.ndarray]:
-    while True:
-        yield from batches()
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -241,8 +77,7 @@ def train(config: TrainConfig) -> TrainResult:
     tokenizer, encoder = load_encoder(config.model)
     lora = LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout)
     add_lora(encoder, lora)
-    heads = TriageHeads(hidden_size(encoder))
-    net = TriageNet(encoder, heads)
+    net = TriageNet(encoder, TriageHeads(hidden_size(encoder)))
     pad_id = int(tokenizer.pad_token_id or 0)
 
     def load(name: str, split: str) -> Encoded:
@@ -257,75 +92,18 @@ def train(config: TrainConfig) -> TrainResult:
     # Balanced class weights: macro recall rewards each class equally, whatever its share of the training data.
     class_weight = torch.tensor(counts.sum() / (len(SENTIMENTS) * np.maximum(counts, 1)), dtype=torch.float32)
 
-    rng = np.random.default_rng(config.seed)
-    steps_per_epoch = math.ceil(len(sent_train.ids) / config.batch_size)
-    total = max(1, int(steps_per_epoch * config.epochs))
-    sent_batches = _cycle(lambda: length_bucketed_order([len(r) for r in sent_train.ids], config.batch_size, rng))
-    comp_batches = _cycle(
-        lambda: length_bucketed_order([len(r) for r in comp_train.ids], config.complaint_batch_size, rng)
-    )
-    lora_params = [p for n, p in net.named_parameters() if "lora_" in n]
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": lora_params, "lr": config.lr},
-            {"params": list(heads.parameters()), "lr": config.head_lr},
-        ],
-        weight_decay=config.weight_decay,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, _schedule(total, int(total * config.warmup_frac)))
-
     def evaluate_val() -> tuple[dict[str, float], dict[str, np.ndarray]]:
         s = predict_logits(net, sent_val, pad_id=pad_id, bf16=bf16)
         c = predict_logits(net, comp_val, pad_id=pad_id, bf16=bf16)
         logits = {f"s_{k}": v for k, v in s.items()} | {f"c_{k}": v for k, v in c.items()}
         return validation_scores(logits, sent_val, comp_val), logits
 
-    best: tuple[float, int, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, float]] | None = None
-    history: list[dict[str, float]] = []
-    bar = tqdm(total=total, desc="train", unit="step", disable=not config.progress)
-    for step in range(total):
-        net.train()
-        batch = _stack(
-            [
-                collate(sent_train, next(sent_batches), pad_id),
-                collate(comp_train, next(comp_batches), pad_id),
-            ],
-            pad_id,
-        )
-        with autocast(bf16):
-            result = net(batch["input_ids"], batch["attention_mask"])
-        loss = _loss(result.logits, batch, class_weight, config)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_(lora_params + list(heads.parameters()), 1.0)
-        optimiser.step()
-        scheduler.step()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-        if (step + 1) % config.eval_every == 0 or step + 1 == total:
-            scores, _ = evaluate_val()
-            score = scores["sentiment_macro_recall"] + scores["complaint_macro_f1"]
-            history.append({"step": step + 1, **scores})
-            log.info("step %d: %s", step + 1, scores)
-            bar.write(f"step {step + 1}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
-            if best is None or score > best[0]:
-                head_state = {k: v.clone() for k, v in heads.state_dict().items()}
-                best = (score, step + 1, lora_state(encoder), head_state, scores)
-    bar.close()
-    assert best is not None
-    _, best_step, best_lora, best_heads, best_scores = best
-    from models.encoder import load_lora
-
-    load_lora(encoder, best_lora)
-    heads.load_state_dict(best_heads)
-    _, logits = evaluate_val()
-    temperature = {
-        "sentiment": fit_temperature(logits["s_sentiment"], sent_val.sentiment),
-        "complaint": fit_temperature(logits["c_complaint"], comp_val.complaint, binary=True),
-        "severity": fit_temperature(
-            logits["c_severity"][comp_val.severity >= 0], comp_val.severity[comp_val.severity >= 0]
-        ),
-    }
+    fitted = fit_adapters(
+        net, config, sent_train=sent_train, comp_train=comp_train, pad_id=pad_id, evaluate=evaluate_val,
+        choose=lambda scores: scores["sentiment_macro_recall"] + scores["complaint_macro_f1"],
+        class_weight=class_weight, bf16=bf16,
+    )
+    temperature = fit_temperatures(fitted.logits, sent_val, comp_val)
     seconds = time.monotonic() - started
     meta = HeadsMeta(
         version=HEADS_VERSION,
@@ -334,31 +112,9 @@ def train(config: TrainConfig) -> TrainResult:
         lora=lora,
         max_length=config.max_length,
         temperature=temperature,
-        training=config.record() | {"best_step": best_step, "steps": total, "val": best_scores,
+        training=config.record() | {"best_step": fitted.best_step, "steps": fitted.steps, "val": fitted.val,
                                      "seconds": round(seconds, 1), "torch": torch.__version__},
     )
-    save_heads(config.output, heads=heads, lora=best_lora, meta=meta)
-    log.info("saved %s (best step %d of %d, %.0f s)", config.output, best_step, total, seconds)
-    return TrainResult(config.output, total, seconds, best_step, best_scores, history)
-
-
-def _loss(
-    logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], class_weight: torch.Tensor, config: TrainConfig
-) -> torch.Tensor:
-    total = logits["sentiment"].new_zeros(())
-    has_sent = batch["sentiment"] >= 0
-    if has_sent.any():
-        total = total + functional.cross_entropy(
-            logits["sentiment"][has_sent].float(), batch["sentiment"][has_sent], weight=class_weight
-        )
-    has_comp = batch["complaint"] >= 0
-    if has_comp.any():
-        total = total + config.complaint_loss_weight * functional.binary_cross_entropy_with_logits(
-            logits["complaint"][has_comp].float(), batch["complaint"][has_comp].float()
-        )
-    has_sev = batch["severity"] >= 0
-    if has_sev.any():
-        total = total + config.severity_loss_weight * functional.cross_entropy(
-            logits["severity"][has_sev].float(), batch["severity"][has_sev]
-        )
-    return total
+    save_heads(config.output, heads=net.heads, lora=fitted.lora, meta=meta)
+    log.info("saved %s (best step %d of %d, %.0f s)", config.output, fitted.best_step, fitted.steps, seconds)
+    return TrainResult(config.output, fitted.steps, seconds, fitted.best_step, fitted.val, fitted.history)

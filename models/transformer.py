@@ -1,17 +1,21 @@
-"""The transformer classifier: one encoder pass per post gives sentiment, complaint, severity and urgency."""
+"""The transformer classifier: one encoder pass per post gives sentiment, complaint, severity and urgency.
+
+Where the extra heads ship (the built-in encoder), the same pass also gives irony and needs-a-reply; with
+`model_categories`, categories come from prototypes on the same pooled vector (`models/categories.py`).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
 
 from models import ModelUnavailable
 from models.base import SENTIMENTS, Classifier, Post, Scores
+from models.categories import BrandCategories, pick_category
 from models.encoder import (
     BUILTIN,
     BUILTIN_LABEL,
@@ -24,23 +28,19 @@ from models.encoder import (
     merge_lora,
     resolve_model,
 )
-from models.explain import top_words
+from models.extra_heads import BUILTIN_EXTRA_HEADS, ExtraHeads, ExtraMeta, load_extra_heads, score_extra
 from models.heads import BUILTIN_HEADS, HeadsUnavailable, load_heads
 from models.language import detect_language
-from models.network import TriageNet, token_shares
-from models.urgency import UrgencyRules, urgency_score
+from models.memory import release_freed_memory_promptly, trim
+from models.network import TriageNet, calibrated, token_shares
+from models.quantize import PRECISIONS, quantize_encoder
+from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
+from models.urgency import UrgencyRules
 
 log = logging.getLogger(__name__)
+_POSITIVE = SENTIMENTS.index("positive")
 #: A heads file with this name inside a model folder goes with that model.
 HEADS_FILENAME = "brandmon-heads.safetensors"
-
-
-@dataclass(frozen=True, slots=True)
-class _Decision:
-    sentiment_probs: np.ndarray
-    complaint_prob: float
-    severity: int
-    reasons: tuple[str, ...]
 
 
 class TransformerClassifier(Classifier):
@@ -58,15 +58,25 @@ class TransformerClassifier(Classifier):
         bf16: bool | None = None,
         languages: Sequence[str] | None = None,
         explain_words: int = 3,
+        precision: str = "auto",
+        extra_heads: str | Path | None = None,
+        model_categories: bool = False,
+        categories: Sequence[Any] | None = None,
+        brand_categories: Mapping[str, Sequence[Any]] | None = None,
+        max_length: int | None = None,
+        compact_memory: bool = False,
     ) -> None:
-        if not 0.0 <= abstain_margin < 1.0:
-            raise ValueError(f"abstain_margin must be in [0, 1), got {abstain_margin}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        check_options(abstain_margin=abstain_margin, batch_size=batch_size)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if (categories or brand_categories) and not model_categories:
+            raise ValueError("categories and brand_categories are learned on the encoder: set model_categories")
         # One thread by default: beside the pollers, the database and the web app, two threads that each wait
         # for a busy core ran 4x slower than one in `brandmon bench classify`. None leaves torch's setting.
         if num_threads:
             torch.set_num_threads(num_threads)
+        if compact_memory:
+            release_freed_memory_promptly()
         heads_path = _heads_path(model, heads)
         try:
             tokenizer, encoder = load_encoder(model)
@@ -86,12 +96,26 @@ class TransformerClassifier(Classifier):
                 merge_lora(encoder)
         except EncoderUnavailable as exc:
             raise ModelUnavailable(f"{heads_path}: {exc}") from exc
-        self._bf16 = bf16_is_fast() if bf16 is None else bf16
-        if self._bf16:
+        # The BERT pooler (a dense layer on the first token) feeds no head here.
+        if getattr(encoder, "pooler", None) is not None:
+            encoder.register_module("pooler", None)
+        if precision == "auto":
+            # bfloat16 where the CPU has native units for it (3.4x faster than fp32 there), else fp32: int8 cost
+            # 0.003 TweetEval and 0.007 complaints macro-F1 on val (README, "Speed"), so it is asked for by name.
+            fast_bf16 = bf16_is_fast() if bf16 is None else bf16
+            precision = "bf16" if fast_bf16 else "fp32"
+        self.precision = precision
+        if precision == "int8":
+            encoder = quantize_encoder(encoder.eval())
+        elif precision == "bf16":
             encoder = encoder.to(torch.bfloat16)
         self._net = TriageNet(encoder.eval(), head_module.eval())
         self._tokenizer = tokenizer
         self._meta = meta
+        self._max_length = min(max_length or meta.max_length, meta.max_length)
+        self._extra: ExtraHeads | None = None
+        self._extra_meta: ExtraMeta | None = None
+        self.use_extra_heads(*_load_extra(extra_heads, model, width))
         self._urgency = urgency or UrgencyRules()
         self._batch_size = batch_size
         self._abstain_margin = abstain_margin
@@ -100,11 +124,66 @@ class TransformerClassifier(Classifier):
         encoder_label = BUILTIN_LABEL if model == BUILTIN else _short_name(model)
         self.name = f"{encoder_label} + brandmon heads {meta.version}"
         self.heads_path = heads_path
+        self._categories = (
+            BrandCategories(self.embed, categories=categories or (), brand_categories=brand_categories)
+            if model_categories
+            else None
+        )
+        if compact_memory:
+            trim()
 
     @property
     def languages(self) -> frozenset[str]:
         """Return the ISO 639-1 codes this model scores; other posts go to a human."""
         return self._languages
+
+    def describe(self) -> str:
+        """Return the name with the precision and the extra heads and categories in use."""
+        parts = [self.precision]
+        if self._extra_meta is not None:
+            parts.append(f"irony and needs-a-reply heads {self._extra_meta.version}")
+        parts.append("categories from the encoder" if self._categories is not None else "keyword categories")
+        return f"{self.name} ({'; '.join(parts)})"
+
+    def use_extra_heads(self, heads: ExtraHeads | None, meta: ExtraMeta | None) -> None:
+        """Score irony and needs-a-reply with `heads` from now on (None: leave those fields empty)."""
+        if (heads is None) != (meta is None):
+            raise ValueError("give the extra heads and their metadata together")
+        self._extra, self._extra_meta = heads, meta
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """Return the pooled vector every head reads for each text, (n, hidden), from the same encoder pass.
+
+        Texts go through in length-sorted batches, as `classify` sends them: int8 activations are scaled per
+        batch, so batches with the same padding give the same vectors.
+        """
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros((len(texts), hidden_size(self._net.encoder)))
+        with torch.inference_mode():
+            for start in range(0, len(order), self._batch_size):
+                chunk = order[start : start + self._batch_size]
+                encoded = self._tokenizer(
+                    [texts[i] for i in chunk], padding=True, truncation=True,
+                    max_length=self._max_length, return_tensors="pt",
+                )
+                result = self._net(encoded["input_ids"], encoded["attention_mask"])
+                assert result.pooled is not None  # TriageNet always pools
+                out[torch.tensor(chunk)] = result.pooled.float()
+        return out
+
+    def add_categories(self, brand: str | None, categories: Sequence[Any]) -> list[str]:
+        """Learn a brand's own categories (`{name, description, examples, weight}`) now, offline; return names.
+
+        They are scored beside the built-in ones for that brand's posts (`brand=None`: for every post). A category
+        with a built-in name replaces it. Learning is one encoder pass over the descriptions and examples.
+        """
+        if self._categories is None:
+            raise ValueError("this classifier reads categories from keywords: build it with model_categories=True")
+        return self._categories.add(brand, categories)
+
+    def categories(self, brand: str | None = None) -> tuple[str, ...]:
+        """Return the category names the encoder scores for `brand`'s posts (none with keyword categories)."""
+        return () if self._categories is None else self._categories.head(brand).names
 
     def classify(self, posts: Sequence[Post]) -> list[Scores]:
         """Score posts in length-sorted batches; posts the model cannot read go to a human unscored."""
@@ -113,11 +192,11 @@ class TransformerClassifier(Classifier):
         scorable = []
         for index, (post, language) in enumerate(zip(posts, languages, strict=True)):
             if not post.text.strip():
-                results[index] = self._unscored(post, language, "empty post")
+                results[index] = unscored(language, "empty post", self._urgency.match(post.text, post.brand))
             elif language is not None and language not in self._languages:
                 covered = ", ".join(sorted(self._languages))
                 reason = f"language {language} is not covered by {self.name} (covers {covered})"
-                results[index] = self._unscored(post, language, reason)
+                results[index] = unscored(language, reason, self._urgency.match(post.text, post.brand))
             else:
                 scorable.append(index)
         scorable.sort(key=lambda i: len(posts[i].text))
@@ -130,108 +209,65 @@ class TransformerClassifier(Classifier):
 
     @torch.inference_mode()
     def _score_batch(self, posts: Sequence[Post], languages: Sequence[str | None]) -> list[Scores]:
-        texts = [p.text for p in posts]
         encoded = self._tokenizer(
-            texts,
+            [p.text for p in posts],
             padding=True,
             truncation=True,
-            max_length=self._meta.max_length,
+            max_length=self._max_length,
             return_offsets_mapping=True,
             return_tensors="pt",
         )
         result = self._net(encoded["input_ids"], encoded["attention_mask"])
         shares = token_shares(result, self._net.heads)
-        temperature = self._meta.temperature
-        sentiment_probs = torch.softmax(result.logits["sentiment"] / temperature["sentiment"], -1).numpy()
-        complaint_probs = torch.sigmoid(result.logits["complaint"] / temperature["complaint"]).numpy()
-        severity_logits = result.logits["severity"].numpy()
+        probs = calibrated(result, self._meta.temperature)
+        extra = None if self._extra is None or self._extra_meta is None else score_extra(
+            self._extra, self._extra_meta, result
+        )
+        irony = None if self._extra_meta is None else IronyRule(
+            self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint
+        )
+        scored = None if self._categories is None else self._categories.score([p.brand for p in posts], result)
         offsets = encoded["offset_mapping"].numpy()
         mask = encoded["attention_mask"].numpy()
+        k = self._explain_words
         out = []
         for row, (post, language) in enumerate(zip(posts, languages, strict=True)):
-            decision = self._decide(sentiment_probs[row], float(complaint_probs[row]), severity_logits[row])
-            label = int(decision.sentiment_probs.argmax())
-            sentiment_share = shares["sentiment"][row].numpy()
-            # Words that pushed the chosen class above the others.
-            toward = sentiment_share[:, label] - np.delete(sentiment_share, label, axis=1).mean(axis=1)
-            complaint_share = shares["complaint"][row, :, 0].numpy()
-            complaint = decision.complaint_prob >= self._meta.complaint_threshold
-            explain = {
-                "sentiment": top_words(post.text, offsets[row], mask[row], toward, k=self._explain_words),
-                "complaint": top_words(
-                    post.text, offsets[row], mask[row], complaint_share if complaint else -complaint_share,
-                    k=self._explain_words,
-                ),
-            }
-            out.append(self._assemble(post, language, decision, complaint, explain))
-        return out
-
-    def _decide(self, sentiment_probs: np.ndarray, complaint_prob: float, severity_logits: np.ndarray) -> _Decision:
-        reasons = []
-        ranked = np.sort(sentiment_probs)[::-1]
-        if ranked[0] - ranked[1] < self._abstain_margin:
-            first, second = np.argsort(sentiment_probs)[::-1][:2]
-            reasons.append(
-                f"sentiment unsure: {SENTIMENTS[first]} {sentiment_probs[first]:.2f}"
-                f" vs {SENTIMENTS[second]} {sentiment_probs[second]:.2f}"
+            decision = decide(
+                probs.sentiment[row], float(probs.complaint[row]), probs.severity_logits[row],
+                abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
+                irony_prob=None if extra is None else float(extra.irony[row]), irony=irony,
             )
-        threshold = self._meta.complaint_threshold
-        # The gap between "complaint" and "not a complaint", on the same footing as the sentiment gap.
-        if abs(complaint_prob - threshold) * 2 < self._abstain_margin:
-            reasons.append(f"complaint unsure: probability {complaint_prob:.2f}")
-        severity = 0
-        if complaint_prob >= threshold:
-            severity = 1 + int(np.argmax(severity_logits[1:]))
-        return _Decision(sentiment_probs, complaint_prob, severity, tuple(reasons))
-
-    def _assemble(
-        self, post: Post, language: str | None, decision: _Decision, complaint: bool, explain: dict[str, list[str]]
-    ) -> Scores:
-        probs: dict[str, float] = {
-            name: round(float(p), 4) for name, p in zip(SENTIMENTS, decision.sentiment_probs, strict=True)
-        }
-        found = self._urgency.match(post.text, post.brand)
-        category = found.category
-        if category == "none" and complaint:
-            category = "other"
-        urgency_words = list(found.phrases) or (explain["complaint"] if category == "other" else [])
-        return Scores(
-            sentiment=SENTIMENTS[int(decision.sentiment_probs.argmax())],
-            sentiment_probs=probs,
-            complaint=complaint,
-            complaint_prob=round(decision.complaint_prob, 4),
-            severity=decision.severity,
-            urgency_score=urgency_score(
-                category=category,
-                negative_prob=probs["negative"],
-                complaint_prob=decision.complaint_prob,
-                severity=decision.severity,
-            ),
-            urgency_category=category,
-            language=language,
-            needs_human=bool(decision.reasons),
-            needs_human_reason="; ".join(decision.reasons) or None,
-            explanation={**explain, "urgency": urgency_words},
-        )
-
-    def _unscored(self, post: Post, language: str | None, reason: str) -> Scores:
-        """Return a placeholder that says nothing about sentiment and sends the post to a human."""
-        found = self._urgency.match(post.text, post.brand)
-        uniform = round(1.0 / len(SENTIMENTS), 4)
-        return Scores(
-            sentiment="neutral",
-            sentiment_probs={name: uniform for name in SENTIMENTS},
-            complaint=False,
-            complaint_prob=0.5,
-            severity=0,
-            # Only the brand's own keywords speak for urgency here; the model said nothing.
-            urgency_score=urgency_score(category=found.category, negative_prob=0.0, complaint_prob=0.0, severity=0),
-            urgency_category=found.category,
-            language=language,
-            needs_human=True,
-            needs_human_reason=reason,
-            explanation={"urgency": list(found.phrases)} if found.phrases else {},
-        )
+            complaint = decision.complaint_prob >= self._meta.complaint_threshold
+            complaint_shares = shares["complaint"][row, :, 0].numpy()
+            if decision.sarcastic and extra is not None:
+                # The praise words are what irony turned around: they explain the complaint.
+                complaint_shares = extra.irony_shares[row]
+            label = int(decision.sentiment_probs.argmax())
+            words = explain(
+                post.text, offsets[row], mask[row], label=label, sentiment_shares=shares["sentiment"][row].numpy(),
+                complaint_shares=complaint_shares, complaint=complaint, k=k,
+            )
+            reply_prob = None if extra is None else float(extra.reply[row])
+            respond = complaint or (
+                reply_prob is not None and self._extra_meta is not None
+                and reply_prob >= self._extra_meta.reply_threshold
+            )
+            found = self._urgency.match(post.text, post.brand, builtin=scored is None)
+            if found.category != "none" or scored is None:
+                # A configured keyword wins outright; without model categories the built-in lists decide too.
+                pick = keyword_pick(found, complaint=complaint)
+            else:
+                pick = pick_category(
+                    scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
+                    praise=label == _POSITIVE and not respond, k=k,
+                )
+            out.append(
+                assemble(
+                    decision, complaint=complaint, explanation=words, language=language, pick=pick,
+                    respond=None if reply_prob is None else respond, reply_prob=reply_prob,
+                )
+            )
+        return out
 
 
 def _heads_path(model: str, heads: str | Path | None) -> Path:
@@ -247,6 +283,26 @@ def _heads_path(model: str, heads: str | Path | None) -> Path:
         f"no brandmon heads for {model!r}: train them with `brandmon train --model {model} --output FILE` "
         f"and pass heads=FILE (or put {HEADS_FILENAME} in the model folder)"
     )
+
+
+def _load_extra(extra_heads: str | Path | None, model: str, width: int) -> tuple[ExtraHeads | None, ExtraMeta | None]:
+    """Return the irony and needs-a-reply heads: the given file, or the shipped one for the built-in encoder.
+
+    Without a file for this encoder (a custom model), the classifier still works and leaves those fields None.
+    """
+    if extra_heads is None:
+        if model != BUILTIN or not BUILTIN_EXTRA_HEADS.is_file():
+            return None, None
+        path = BUILTIN_EXTRA_HEADS
+    else:
+        path = Path(extra_heads).expanduser()
+    try:
+        heads, meta = load_extra_heads(path)
+    except HeadsUnavailable as exc:
+        raise ModelUnavailable(str(exc)) from exc
+    if meta.hidden_size != width:
+        raise ModelUnavailable(f"{path}: extra heads are for hidden size {meta.hidden_size}, the encoder has {width}")
+    return heads, meta
 
 
 def _short_name(model: str) -> str:

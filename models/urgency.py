@@ -47,6 +47,8 @@ CATEGORY_WEIGHT: Mapping[str, float] = {
     "churn_risk": 0.7,
     "billing": 0.6,
     "delivery": 0.5,
+    "account_access": 0.6,
+    "product_defect": 0.5,
     "other": 0.3,
     "none": 0.0,
 }
@@ -70,6 +72,8 @@ class UrgencyRules:
         per_brand: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
     ) -> None:
         self._global = self._compile(_merge(DEFAULT_KEYWORDS, extra or {}))
+        # The brand's own phrases alone: a model that reads categories from the text uses only these, as overrides.
+        self._overrides = self._compile(extra or {})
         self._per_brand = {
             brand.casefold(): self._compile(keywords) for brand, keywords in (per_brand or {}).items()
         }
@@ -86,11 +90,15 @@ class UrgencyRules:
                 compiled[category] = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
         return compiled
 
-    def match(self, text: str, brand: str | None = None) -> UrgencyMatch:
-        """Return the most urgent category whose phrases appear in `text`, or "none"."""
+    def match(self, text: str, brand: str | None = None, *, builtin: bool = True) -> UrgencyMatch:
+        """Return the most urgent category whose phrases appear in `text`, or "none".
+
+        With `builtin=False` only the configured phrases (global extras and the brand's own) count, not
+        `DEFAULT_KEYWORDS`: that is how a model that scores categories itself applies keywords as overrides.
+        """
         # Phones type curly apostrophes; the phrase lists use straight ones.
         text = text.replace("\u2019", "'").replace("\u2018", "'")
-        tables = [self._global]
+        tables = [self._global if builtin else self._overrides]
         if brand and brand.casefold() in self._per_brand:
             tables.insert(0, self._per_brand[brand.casefold()])
         best: UrgencyMatch | None = None
@@ -104,9 +112,14 @@ class UrgencyRules:
         return best or UrgencyMatch("none", ())
 
 
-def urgency_score(*, category: str, negative_prob: float, complaint_prob: float, severity: int) -> float:
-    """Combine category weight, negativity, complaint probability and severity into a 0..1 score."""
-    weight = CATEGORY_WEIGHT.get(category, 0.0)
+def urgency_score(
+    *, category: str, negative_prob: float, complaint_prob: float, severity: int, weight: float | None = None
+) -> float:
+    """Combine category weight, negativity, complaint probability and severity into a 0..1 score.
+
+    `weight` overrides the built-in weight of `category` (a brand's own category brings its own).
+    """
+    weight = CATEGORY_WEIGHT.get(category, 0.0) if weight is None else weight
     base = 0.45 * weight + 0.25 * negative_prob + 0.15 * complaint_prob + 0.15 * (severity / 4)
     return round(min(1.0, max(0.0, base)), 4)
 

