@@ -47,12 +47,12 @@ def run(config_path: Path, database_url: str | None) -> None:
 
 
 @click.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the demo database here instead of a temporary folder.")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("brandmon-demo"),
+              show_default=True, help="Where the demo database, digests and serve config go (a new run clears it).")
 @click.option("--classifier", default=None, help="Classifier to use instead of the demo's default.")
-@click.option("--quiet-alerts", is_flag=True, help="Do not print each Slack message.")
-def demo(workdir: Path | None, classifier: str | None, quiet_alerts: bool) -> None:
-    """Run the whole loop offline over a bundled sample stream, with a loopback Slack."""
+@click.option("--quiet-alerts", is_flag=True, help="Do not print each Slack message and each responder's action.")
+def demo(workdir: Path, classifier: str | None, quiet_alerts: bool) -> None:
+    """Replay a bundled week ending now, with a team answering the queue; write the digest; say how to serve it."""
     from monitor.demo.runner import run_demo
 
     run_demo(workdir=workdir, classifier=classifier, show_alerts=not quiet_alerts)

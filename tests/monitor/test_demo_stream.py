@@ -1,7 +1,8 @@
 """Checks on the hand-written demo stream in monitor/demo/sample_stream.jsonl.
 
 The stream feeds the demo and the end-to-end tests, so its shape is pinned here: field types, id and
-thread structure, the Wednesday outage burst, languages, hostile strings and the label mix.
+thread structure on X, Reddit, Bluesky and Mastodon, the Wednesday outage burst, languages, hostile strings and
+the label mix.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ FIELDS = {
     "id", "network", "brand", "author_handle", "author_name", "author_followers", "author_verified",
     "text", "lang", "created_at", "url", "conversation_id", "parent_id", "summoned", "demo_label",
 }
-BRANDS = {"Kestrel Mobile": "@kestrelmobile", "Orbital Telecom": "@orbitaltelecom", "Quokka Wireless": "@quokkawireless"}
+#: Bluesky and Mastodon posts carry the author's stable id too (a DID, an account id), as those sources keep it.
+FEDERATED = {"bluesky", "mastodon"}
+NETWORKS = {"x", "reddit", *FEDERATED}
+BRANDS = {"Kestrel Mobile": "@kestrelmobile", "Orbital Telecom": "@orbitaltelecom",
+          "Quokka Wireless": "@quokkawireless"}
 LABELS = {
     "praise", "question", "complaint_mild", "complaint_moderate", "complaint_severe", "complaint_critical",
     "outage", "sarcasm", "spam", "neutral_news", "competitor_praise", "competitor_complaint", "thanks_followup",
@@ -36,6 +41,13 @@ TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 X_ID = re.compile(r"^[1-9]\d{17,19}$")
 SUBMISSION_ID = re.compile(r"^t3_[0-9a-z]{5,8}$")
 COMMENT_ID = re.compile(r"^t1_[0-9a-z]{5,8}$")
+DID = re.compile(r"^did:plc:[a-z2-7]{24}$")
+#: An atproto record key (TID): 13 base-32-sortable characters, the first one with the top bit clear.
+TID = r"[2-7a-j][2-7a-z]{12}"
+AT_URI = re.compile(rf"^at://(did:plc:[a-z2-7]{{24}})/app\.bsky\.feed\.post/({TID})$")
+MASTODON_ID = re.compile(r"^[1-9]\d{17}$")
+BLUESKY_HANDLE = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$")
+MASTODON_ACCT = re.compile(r"^([A-Za-z0-9_]{1,30})@((?:[a-z0-9-]+\.)+[a-z]{2,})$")
 
 
 def _when(post: dict) -> datetime:
@@ -66,15 +78,15 @@ def _in_outage(post: dict) -> bool:
 # ---------------------------------------------------------------- shape
 
 def test_post_count(posts):
-    assert 320 <= len(posts) <= 380
+    assert 380 <= len(posts) <= 440
 
 
 def test_every_field_present_with_the_right_type(posts):
     for p in posts:
-        assert set(p) == FIELDS, p["id"]
+        assert set(p) == (FIELDS | {"author_id"} if p["network"] in FEDERATED else FIELDS), p["id"]
         for key in ("id", "author_handle", "author_name", "text", "lang", "created_at", "url"):
             assert isinstance(p[key], str) and p[key].strip(), (p["id"], key)
-        assert p["network"] in {"x", "reddit"}
+        assert p["network"] in NETWORKS
         assert p["brand"] in BRANDS
         assert p["demo_label"] in LABELS
         assert p["author_followers"] is None or (
@@ -95,10 +107,41 @@ def test_x_authors_have_follower_counts(posts):
     assert min(followers) <= 10 and max(followers) >= 200_000
 
 
+def test_every_network_is_in_the_stream(posts):
+    networks = Counter(p["network"] for p in posts)
+    assert set(networks) == NETWORKS
+    assert networks["bluesky"] >= 15 and networks["mastodon"] >= 15
+    for network in FEDERATED:
+        mine = [p for p in posts if p["network"] == network]
+        assert {p["brand"] for p in mine} == set(BRANDS), network
+        assert any(p["summoned"] for p in mine) and any(not p["summoned"] for p in mine), network
+        assert any(p["parent_id"] for p in mine), f"{network}: expected a customer coming back in a thread"
+        assert len({p["lang"] for p in mine}) >= 4, network
+
+
 def test_handles_follow_network_rules(posts):
+    patterns = {"x": re.compile(r"[A-Za-z0-9_]{1,15}"), "reddit": re.compile(r"[A-Za-z0-9_-]{3,20}"),
+                "bluesky": BLUESKY_HANDLE, "mastodon": MASTODON_ACCT}
     for p in posts:
-        pattern = r"[A-Za-z0-9_]{1,15}" if p["network"] == "x" else r"[A-Za-z0-9_-]{3,20}"
-        assert re.fullmatch(pattern, p["author_handle"]), p["author_handle"]
+        assert patterns[p["network"]].fullmatch(p["author_handle"]), p["author_handle"]
+
+
+def test_federated_authors_have_stable_ids(posts):
+    """A DID on Bluesky, a numeric account id on Mastodon: the same for every post of one handle, unique to it."""
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for p in posts:
+        if p["network"] == "bluesky":
+            assert DID.match(p["author_id"]), p["author_id"]
+            assert AT_URI.match(p["id"]).group(1) == p["author_id"], p["id"]
+        elif p["network"] == "mastodon":
+            assert re.fullmatch(r"[1-9]\d{15,18}", p["author_id"]), p["author_id"]
+        else:
+            continue
+        assert isinstance(p["author_followers"], int)
+        ids[(p["network"], p["author_handle"])].add(p["author_id"])
+    assert all(len(found) == 1 for found in ids.values())
+    every = [next(iter(found)) for found in ids.values()]
+    assert len(every) == len(set(every))
 
 
 def test_ids_unique_and_well_formed(posts):
@@ -107,8 +150,27 @@ def test_ids_unique_and_well_formed(posts):
     for p in posts:
         if p["network"] == "x":
             assert X_ID.match(p["id"]), p["id"]
+        elif p["network"] == "bluesky":
+            assert AT_URI.match(p["id"]), p["id"]
+        elif p["network"] == "mastodon":
+            assert MASTODON_ID.match(p["id"]), p["id"]
         else:
             assert SUBMISSION_ID.match(p["id"]) or COMMENT_ID.match(p["id"]), p["id"]
+
+
+def test_federated_ids_carry_their_time(posts):
+    """Mastodon ids hold milliseconds in their high bits, a TID microseconds: both agree with created_at."""
+    for p in posts:
+        if p["network"] == "mastodon":
+            made = datetime.fromtimestamp((int(p["id"]) >> 16) / 1000, UTC)
+        elif p["network"] == "bluesky":
+            value = 0
+            for char in AT_URI.match(p["id"]).group(2):
+                value = value * 32 + "234567abcdefghijklmnopqrstuvwxyz".index(char)
+            made = datetime.fromtimestamp((value >> 10) / 1_000_000, UTC)
+        else:
+            continue
+        assert abs((made - _when(p)).total_seconds()) < 2, p["id"]
 
 
 def test_sorted_within_the_week(posts):
@@ -134,6 +196,12 @@ def test_urls_match_network_and_id(posts):
     for p in posts:
         if p["network"] == "x":
             assert p["url"] == f"https://x.com/{p['author_handle']}/status/{p['id']}"
+        elif p["network"] == "bluesky":
+            rkey = AT_URI.match(p["id"]).group(2)
+            assert p["url"] == f"https://bsky.app/profile/{p['author_handle']}/post/{rkey}"
+        elif p["network"] == "mastodon":
+            user, instance = MASTODON_ACCT.match(p["author_handle"]).groups()
+            assert p["url"] == f"https://{instance}/@{user}/{p['id']}"
         else:
             m = re.match(r"^https://www\.reddit\.com/r/(\w+)/comments/([0-9a-z]+)/(\w+)/(?:([0-9a-z]+)/)?$", p["url"])
             assert m, p["url"]
@@ -144,10 +212,11 @@ def test_urls_match_network_and_id(posts):
                 assert m.group(4) is None and p["id"] == p["conversation_id"]
 
 
-def test_x_texts_fit_280(posts):
+def test_texts_fit_their_network(posts):
+    limits = {"x": 280, "bluesky": 300, "mastodon": 500}  # Bluesky counts graphemes: never more than characters
     for p in posts:
-        if p["network"] == "x":
-            assert len(p["text"]) <= 280, (p["id"], len(p["text"]))
+        if p["network"] in limits:
+            assert len(p["text"]) <= limits[p["network"]], (p["id"], len(p["text"]))
 
 
 def test_some_long_reddit_posts(posts):
@@ -165,8 +234,8 @@ def test_threads_are_consistent(posts, by_id):
             assert p["conversation_id"] == p["id"], p["id"]
             continue
         parent = by_id.get(p["parent_id"])
-        if p["network"] == "x":
-            assert parent is not None, f"X reply {p['id']} points outside the stream"
+        if p["network"] != "reddit":
+            assert parent is not None, f"{p['network']} reply {p['id']} points outside the stream"
         if parent is not None:
             assert _when(parent) < _when(p)
             assert parent["network"] == p["network"]
@@ -201,6 +270,9 @@ def test_multi_post_customers(posts):
 
 def test_summoned_matches_mentions(posts):
     for p in posts:
+        if p["network"] in FEDERATED and p["summoned"]:  # the brand's account on that network, by its full name
+            account = {"bluesky": "@kestrelmobile.bsky.social", "mastodon": "@kestrelmobile@mastodon.social"}
+            assert account[p["network"]] in p["text"].lower(), p["id"]
         text = p["text"].lower()
         mentioned = BRANDS[p["brand"]] in text or (
             p["brand"] == "Kestrel Mobile" and "u/kestrelmobile_support" in text
@@ -294,21 +366,35 @@ def test_outage_burst_has_large_accounts(kestrel):
 
 def test_languages(posts):
     langs = Counter(p["lang"] for p in posts)
-    assert 6 <= langs["es"] <= 10
+    assert 8 <= langs["es"] <= 14
     assert 5 <= langs["zh"] <= 8
-    assert langs["fr"] + langs["de"] >= 2
-    for lang in ("es", "zh"):
+    for lang in ("fr", "de", "pt"):
+        assert 4 <= langs[lang] <= 10, lang
+    for lang in ("es", "zh", "fr", "de", "pt"):
         assert any(p["lang"] == lang and p["demo_label"] in COMPLAINTS | {"competitor_complaint"} for p in posts)
+    for lang in ("es", "fr", "de", "pt"):  # the team answers these: each has a Kestrel post that needs a reply
+        assert any(p["lang"] == lang and p["brand"] == "Kestrel Mobile" and p["summoned"]
+                   and p["demo_label"] in COMPLAINTS | {"question"} for p in posts), lang
     zh = [p for p in posts if p["lang"] == "zh"]
     assert all(re.search(r"[\u4e00-\u9fff]", p["text"]) for p in zh)
 
 
-def test_hostile_strings_present(posts):
-    texts = [p["text"] for p in posts]
-    assert any("<!channel>" in t for t in texts)
-    assert any("<https://evil.example|Kestrel refund portal>" in t for t in texts)
-    assert any("<script>alert(1)</script>" in t for t in texts)
-    assert any("\u202e" in p["author_name"] for p in posts)
-    assert any("&amp;" in t and re.search(r"\*[^*\s][^*]*\*", t) and re.search(r"\b_[^_\s][^_]*_\b", t) for t in texts)
-    hostile = [p for p in posts if re.search(r"<!channel>|evil\.example|<script>|&amp;", p["text"])]
-    assert all(p["demo_label"] == "spam" for p in hostile)
+ENGLISH = {"the", "and", "is", "my", "to", "of", "it", "for", "you", "this", "with", "on", "was", "have"}
+
+
+@pytest.mark.parametrize(("lang", "words"), [
+    ("es", {"el", "la", "que", "de", "en", "hola", "gracias", "mi", "con", "no", "es", "y", "muy", "me", "ha", "los",
+            "por", "sin"}),
+    ("fr", {"le", "la", "de", "est", "je", "merci", "bonjour", "mon", "ma", "pas", "que", "en", "et", "pour", "à",
+            "très", "les", "des"}),
+    ("de", {"der", "die", "das", "und", "ist", "kein", "nicht", "ich", "von", "seit", "es", "auch", "in", "für",
+            "keine", "dann", "mit", "bin"}),
+    ("pt", {"o", "a", "de", "que", "não", "em", "olá", "obrigada", "nem", "da", "do", "me", "os", "no", "na", "é",
+            "pela", "para"}),
+])
+def test_non_english_posts_are_in_their_language(posts, lang, words):
+    """Each post tagged with a language uses its common words, and more of them than English ones."""
+    for p in posts:
+        if p["lang"] == lang:
+            tokens = set(re.findall(r"\w+", p["text"].lower()))
+            assert len(tokens & words) > len(tokens & ENGLISH), (p["id"], p["text"])
