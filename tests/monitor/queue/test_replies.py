@@ -75,6 +75,8 @@ def test_saved_replies_fill_variables_and_refuse_unknown_ones() -> None:
     assert text == "Hi Jo, sorry about that. {ref} – Kestrel Mobile"
     assert first_name("🎧 ~Sam~ O'Neil", "sam") == "Sam"
     assert first_name("1234", "digits") == "@digits"
+    assert first_name("essexpastyuk", "EssexPastyUK") == "@EssexPastyUK"  # the handle again is not a name
+    assert first_name("mike_r_88", "mike_r_88") == "@mike_r_88"
     with pytest.raises(ReplyRefused, match=r"unknown variable \{brand.__class__\}"):
         render_saved_reply("{brand.__class__}", author_name="Jo", handle="jo", brand="K")
 
