@@ -49,14 +49,22 @@ from sources.base import (
     Source,
 )
 from sources.bluesky_session import SessionFile, session_path
-from sources.bluesky_text import facets_for, gate_reason, graphemes, post_url, search_string, stamp, when
-from sources.reply_limits import check_reply_text
+from sources.bluesky_text import (
+    MAX_GRAPHEMES,
+    check_post_text,
+    facets_for,
+    gate_reason,
+    graphemes,
+    post_url,
+    search_string,
+    stamp,
+    when,
+)
 from sources.spend import UsageMeter
 
 log = logging.getLogger(__name__)
 
 BLUESKY = "bluesky"
-MAX_GRAPHEMES = 300
 REASONS = ("mention", "reply", "quote")
 PAGE_SIZE = 50
 #: getPosts takes at most 25 URIs per call.
@@ -64,7 +72,7 @@ POSTS_PER_CALL = 25
 #: The errors a PDS answers a stale session with (400), besides a 401.
 _SESSION_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired"}
 
-__all__ = ["BLUESKY", "BlueskySource", "graphemes", "post_url", "search_string"]
+__all__ = ["BLUESKY", "MAX_GRAPHEMES", "BlueskySource", "graphemes", "post_url", "search_string"]
 
 
 class SessionRefused(FatalSourceError):
@@ -333,8 +341,8 @@ class BlueskySource(Source):
 
     # -- replying -------------------------------------------------------------------------------------
     def check_reply(self, text: str) -> int:
-        """Refuse a reply over 300 graphemes before it is queued."""
-        return check_reply_text(text, limit=MAX_GRAPHEMES, network=BLUESKY, measure=graphemes)
+        """Refuse a reply over 300 graphemes (or 3000 UTF-8 bytes) before it is queued."""
+        return check_post_text(text)
 
     def reply_record(self, mention: Mention, text: str) -> dict[str, Any]:
         """The `app.bsky.feed.post` record answering `mention`: root from the parent's own reply ref."""

@@ -1,27 +1,42 @@
-"""Bluesky text helpers that need no SDK: grapheme counts, facets, post addresses, times, the search string."""
+"""Bluesky text helpers that need no SDK: grapheme counts and limits, facets, post addresses, times, search."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from core.query import And, Node, Or, Term, parse_query
+import regex
 
+from core.query import And, Node, Or, Term, parse_query
+from sources.reply_limits import ReplyRejected, check_reply_text
+
+#: What an `app.bsky.feed.post` record's text may hold (its lexicon: maxGraphemes 300, maxLength 3000 bytes).
+MAX_GRAPHEMES = 300
+MAX_TEXT_BYTES = 3000
+#: One extended grapheme cluster (Unicode UAX #29): what a reader sees as one character.
+_GRAPHEME = regex.compile(r"\X")
 _LINK = re.compile(r"https?://[^\s)\]]+")
 _HANDLE = re.compile(r"(?<![\w@])@([a-zA-Z0-9.-]+\.[a-zA-Z]{2,})")
 
 
 def graphemes(text: str) -> int:
-    """Count user-perceived characters: a base character with its combining marks and joined emoji is one."""
-    count, joined = 0, False
-    for char in text:
-        if unicodedata.combining(char) or char in "\u200d\ufe0f" or 0x1F3FB <= ord(char) <= 0x1F3FF or joined:
-            joined = char == "\u200d"
-            continue
-        count += 1
+    """Count user-perceived characters as Bluesky does: Unicode extended grapheme clusters (the `regex` \\X).
+
+    A letter with its combining marks, an emoji ZWJ sequence, a flag (two regional indicators), a keycap or a
+    Hangul syllable written as jamo is one each.
+    """
+    return len(_GRAPHEME.findall(text))
+
+
+def check_post_text(text: str) -> int:
+    """Refuse text a post record cannot hold (empty, over 300 graphemes or 3000 UTF-8 bytes); return its graphemes."""
+    count = check_reply_text(text, limit=MAX_GRAPHEMES, network="bluesky", measure=graphemes)
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise ReplyRejected(f"bluesky: the reply is {size} bytes in UTF-8 ({count} graphemes); a post holds at "
+                            f"most {MAX_TEXT_BYTES} bytes")
     return count
 
 

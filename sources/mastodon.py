@@ -7,6 +7,8 @@ search and of the brand's own statuses. Keyword search (`/api/v2/search`) and ha
 brand query through `sources/mastodon_query.py` (its limits stated there); a hashtag timeline the instance's
 `timelines_access` disables is skipped, and a search the instance refuses is turned off for the run. With
 `options.brand_posts` the brand's own statuses are kept, marked `raw["from_brand"]` and blocked for replies.
+A status is stored under its ActivityPub `uri`, the same through every instance (`sources/mastodon_status.py`),
+so one seen through two of the brand's instances is stored once; replies name its local id on this instance.
 Replies go out with `in_reply_to_id`, the visibility of the status answered (never wider), the outbox row's key
 as the `Idempotency-Key` header, and the instance's own character limit from its instance info; a reply the
 instance refuses (403, 404, 422) is rejected with the instance's reason, never retried. A 429 becomes
@@ -17,10 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from html import unescape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +47,16 @@ from sources.base import (
     Source,
 )
 from sources.mastodon_query import DEFAULT_MAX_SEARCHES, translate
+from sources.mastodon_status import (
+    StatusKeys,
+    aware,
+    html_to_text,
+    instance_token,
+    jsonable,
+    local_ref,
+    newer,
+    reply_visibility,
+)
 from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import UsageMeter
 
@@ -56,58 +66,12 @@ MASTODON = "mastodon"
 #: The stock Mastodon limit, used only when the instance info does not say.
 DEFAULT_MAX_CHARS = 500
 PAGE_SIZE = 40
-#: Visibilities from widest to narrowest; a reply never goes wider than the status it answers.
-_VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
-_TAG = re.compile(r"<[^>]+>")
-_BREAK = re.compile(r"<br\s*/?>|</p>\s*<p>", re.IGNORECASE)
 #: What an instance answers a reply it will never accept with: not permitted, gone or hidden, invalid.
 _REFUSED = {403, 404, 422}
+#: Parents looked up per poll (GET /api/v1/statuses/:id) for replies whose parent this source never read.
+MAX_PARENT_LOOKUPS = 20
 
-
-def html_to_text(html: str) -> str:
-    """Turn a status's HTML content into plain text."""
-    return unescape(_TAG.sub("", _BREAK.sub("\n", html or ""))).strip()
-
-
-def reply_visibility(answered: str | None, wanted: str | None = None) -> str:
-    """Return the narrower of the answered status's visibility and the configured one."""
-    order = {v: i for i, v in enumerate(_VISIBILITY_ORDER)}
-    base = answered if answered in order else "direct"
-    if wanted in order and order[wanted] > order[base]:
-        return str(wanted)
-    return str(base)
-
-
-def instance_token(value: str, instance_url: str) -> str | None:
-    """Pick this instance's token: the whole value when it is one token, else the `host=token` pair for its host."""
-    pairs = [p.partition("=") for p in value.replace(",", " ").split()]
-    if not any("." in name or ":" in name or name == "localhost" for name, sep, token in pairs if sep and token):
-        return value.strip() or None
-    host = urlsplit(instance_url).netloc.lower()
-    for name, _, token in pairs:
-        if name.lower().removeprefix("https://").removeprefix("http://").rstrip("/") == host:
-            return token
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _aware(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def _newer(candidate: str, than: str | None) -> bool:
-    return than is None or int(candidate) > int(than)
+__all__ = ["MASTODON", "MastodonSource", "html_to_text", "instance_token", "reply_visibility"]
 
 
 class MastodonSource(Source):
@@ -139,6 +103,7 @@ class MastodonSource(Source):
         self._instance: dict[str, Any] | None = None
         self._me: str | None = None
         self._search_refused = False
+        self.keys = StatusKeys(self.instance_url)
         self.meter = UsageMeter()
         secret = secrets.mastodon_access_token if secrets is not None else None
         if secret is None:
@@ -180,7 +145,7 @@ class MastodonSource(Source):
             return datetime.fromtimestamp(int(value), UTC)
         except ValueError:
             try:
-                return _aware(value)
+                return aware(value)
             except ValueError:
                 return None
 
@@ -227,7 +192,11 @@ class MastodonSource(Source):
 
     # -- reading --------------------------------------------------------------------------------------
     def normalise(self, status: Mapping[str, Any]) -> Mention:
-        """Turn one status into a `Mention` (account id as the stable author id)."""
+        """Turn one status into a `Mention` stored under its uri (account id as the stable author id).
+
+        The parent is linked by its key when this source read it before, else by a placeholder that
+        `poll` resolves (`StatusKeys.link`).
+        """
         try:
             account = status["account"]
             visibility = status.get("visibility") or "public"
@@ -237,17 +206,20 @@ class MastodonSource(Source):
                 path, reason = ReplyPath.BLOCKED, BRAND_POST_REASON
             elif visibility == "direct":
                 path, reason = ReplyPath.OPEN_IN_APP, "a direct message: answer it in the app, not in public"
-            raw = {"status": _jsonable(dict(status)), "author_id": str(account["id"]), "instance": self.instance_url}
+            raw = {"status": jsonable(dict(status)), "author_id": str(account["id"]), "instance": self.instance_url}
             if own:
                 raw["from_brand"] = True
+            key = self.keys.remember(status)
+            local_parent = str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None
+            parent = (self.keys.get(local_parent) or local_ref(self.instance_url, local_parent)) if local_parent \
+                else None
             return Mention(
-                network=MASTODON, external_id=str(status["id"]),
+                network=MASTODON, external_id=key,
                 author_handle=str(account["acct"]), author_name=str(account.get("display_name") or account["acct"]),
-                text=html_to_text(str(status.get("content") or "")), created_at=_aware(status["created_at"]),
+                text=html_to_text(str(status.get("content") or "")), created_at=aware(status["created_at"]),
                 url=str(status.get("url") or status.get("uri")), language=status.get("language"),
                 author_followers=account.get("followers_count"), author_verified=False,
-                conversation_id=str(status.get("in_reply_to_id") or status["id"]),
-                parent_id=str(status["in_reply_to_id"]) if status.get("in_reply_to_id") else None,
+                conversation_id=parent or key, parent_id=parent,
                 reply_path=path, reply_path_reason=reason, raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"mastodon: a status lacks {exc}") from exc
@@ -278,15 +250,27 @@ class MastodonSource(Source):
             if not isinstance(note, Mapping) or note.get("type") != "mention" or not note.get("status"):
                 continue
             self._keep(found, note["status"])
-            if _newer(str(note["id"]), newest):
+            if newer(str(note["id"]), newest):
                 newest = str(note["id"])
         self.meter.add("post_read", len(found))
         searched = self._searches(found, dict(state.get("searches") or {}))
         tags = self._hashtags(found, dict(state.get("tags") or {}))
         own = self._own(found, state.get("own_min_id")) if self.brand_posts else state.get("own_min_id")
+        looked_up = self.keys.link(found, self._parent, max_lookups=MAX_PARENT_LOOKUPS)
+        if looked_up:
+            self.meter.add("post_read", looked_up, requests=looked_up)
         log.info("mastodon %s: %d status(es) from %s", self.name, len(found), self.instance_url)
         next_cursor = {"min_id": newest, "tags": tags, "searches": searched, "own_min_id": own}
         return Batch(mentions=tuple(found.values()), cursor=json.dumps(next_cursor, sort_keys=True))
+
+    def _parent(self, local_id: str) -> Mapping[str, Any] | None:
+        """A parent status this source never read (GET /api/v1/statuses/:id); None when it is gone or hidden."""
+        try:
+            return dict(self._call("parent status", self.api.status, local_id))
+        except RetriableError as exc:
+            if isinstance(exc.__cause__, MastodonNotFoundError):
+                return None
+            raise
 
     def _searches(self, found: dict[str, Mention], since: dict[str, str]) -> dict[str, str]:
         """Run each keyword search; keep statuses newer than the last poll's newest for that search."""
@@ -305,7 +289,7 @@ class MastodonSource(Source):
                     self._search_refused = True
                     return since
                 raise
-            statuses = [s for s in (page or {}).get("statuses") or [] if _newer(str(s["id"]), since.get(text))]
+            statuses = [s for s in (page or {}).get("statuses") or [] if newer(str(s["id"]), since.get(text))]
             for status in statuses:
                 self._keep(found, status)
                 since[text] = max(str(status["id"]), since.get(text) or "0", key=int)
@@ -326,7 +310,7 @@ class MastodonSource(Source):
             statuses = self._call("hashtag", self.api.timeline_hashtag, tag, limit=PAGE_SIZE, **scope, **extra) or []
             for status in statuses:
                 self._keep(found, status)
-                if _newer(str(status["id"]), tags.get(tag)):
+                if newer(str(status["id"]), tags.get(tag)):
                     tags[tag] = str(status["id"])
             self.meter.add("post_read", len(statuses))
         return tags
@@ -338,7 +322,7 @@ class MastodonSource(Source):
                               limit=PAGE_SIZE, **extra) or []
         for status in statuses:
             self._keep(found, status)
-            if _newer(str(status["id"]), min_id):
+            if newer(str(status["id"]), min_id):
                 min_id = str(status["id"])
         self.meter.add("owned_read", len(statuses))
         return min_id
@@ -355,14 +339,29 @@ class MastodonSource(Source):
         """Refuse a reply the instance would refuse, before queueing it."""
         return check_reply_text(text, limit=self.max_chars(), network=MASTODON)
 
+    def _local_id(self, mention: Mention) -> str | None:
+        """The id of `mention`'s status on this instance, which replies name; None when it was read elsewhere."""
+        status = mention.raw.get("status") or {}
+        if mention.raw.get("instance", self.instance_url) != self.instance_url or not status.get("id"):
+            return None
+        return str(status["id"])
+
+    def _posted(self, status: Mapping[str, Any]) -> PostedReply:
+        return PostedReply(external_id=self.keys.remember(status), url=str(status.get("url") or status.get("uri")),
+                           posted_at=aware(status["created_at"]), raw={"status": jsonable(dict(status))})
+
     def reply(self, mention: Mention, text: str, *, idempotency_key: str | None = None) -> PostedReply:
         """Post `text` in reply to `mention`, no wider than the status answered, once per idempotency key."""
+        local = self._local_id(mention)
+        if local is None:
+            raise ReplyRejected(f"mastodon: {mention.external_id} was read through {mention.raw.get('instance')}, "
+                                f"not {self.instance_url}: answer it from that instance's source")
         self.check_reply(text)
         status = dict(mention.raw.get("status") or {})
         visibility = reply_visibility(status.get("visibility"), self.reply_visibility)
         try:
-            posted = self._call("reply", self.api.status_post, text, in_reply_to_id=mention.external_id,
-                                visibility=visibility, language=mention.language, idempotency_key=idempotency_key)
+            posted = self._call("reply", self.api.status_post, text, in_reply_to_id=local, visibility=visibility,
+                                language=mention.language, idempotency_key=idempotency_key)
         except RetriableError as exc:
             cause = exc.__cause__
             if isinstance(cause, MastodonAPIError) and len(cause.args) > 3 and cause.args[1] in _REFUSED:
@@ -370,25 +369,26 @@ class MastodonSource(Source):
                                     f"({cause.args[1]}: {cause.args[3] or cause.args[2]})") from exc
             raise
         self.meter.add("reply", 1)
-        log.info("mastodon %s: replied to %s as %s (%s)", self.name, mention.external_id, posted["id"], visibility)
-        return PostedReply(external_id=str(posted["id"]), url=str(posted.get("url") or posted.get("uri")),
-                           posted_at=_aware(posted["created_at"]), raw={"status": _jsonable(dict(posted))})
+        log.info("mastodon %s: replied to %s as %s (%s)", self.name, local, posted["id"], visibility)
+        return self._posted(posted)
 
     def find_reply(self, mention: Mention, text: str) -> PostedReply | None:
         """Find the brand's own reply to `mention` in its thread (a reply of unknown outcome), or None."""
+        local = self._local_id(mention)
+        if local is None:
+            return None  # read through another instance: this one cannot have posted it (and `reply` refuses)
         try:
             me = self.me()
-            context = self._call("context", self.api.status_context, mention.external_id)
+            context = self._call("context", self.api.status_context, local)
         except RetriableError as exc:
             if isinstance(exc.__cause__, MastodonNotFoundError):
                 return None
             raise
         wanted = html_to_text(text)
         for status in context.get("descendants") or []:
-            if (str(status.get("in_reply_to_id")) == mention.external_id and str(status["account"]["id"]) == me
+            if (str(status.get("in_reply_to_id")) == local and str(status["account"]["id"]) == me
                     and html_to_text(str(status.get("content") or "")) == wanted):
-                return PostedReply(external_id=str(status["id"]), url=str(status.get("url") or status.get("uri")),
-                                   posted_at=_aware(status["created_at"]), raw={"status": _jsonable(dict(status))})
+                return self._posted(status)
         return None
 
     def redacted(self) -> dict[str, Any]:

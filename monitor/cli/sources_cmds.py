@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,30 @@ from monitor.cli.common import GlobalOptionsGroup, config_options, fail, load
 
 #: Usage kinds that are posts read (what X bills per post; what Reddit returns per listing).
 READ_KINDS = ("post_read", "owned_read", "listing")
+TABLE_HEADER = ("NAME", "TYPE", "BRAND", "STATE", "READS", "REQUESTS", "SPEND", "LAST OK / LAST ERROR")
+#: The numeric columns, aligned right.
+_RIGHT = frozenset({"READS", "REQUESTS", "SPEND"})
+#: Longest name, type or brand shown; a longer one is cut so the table stays readable.
+NAME_MAX = 40
+
+
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: wide (CJK, emoji) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Lay out `rows` under `header`, each column as wide as its widest cell (the last one is not padded)."""
+    widths = [max(_width(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    lines = []
+    for row in (header, *rows):
+        cells = []
+        for name, cell, width in zip(header, row, widths, strict=True):
+            pad = " " * (width - _width(cell))
+            cells.append(cell if name == header[-1] else pad + cell if name in _RIGHT else cell + pad)
+        lines.append(" ".join(cells[:-1]) + "  " + cells[-1])
+    return lines
 
 
 def _state_line(state: object, now: datetime) -> str:
@@ -45,8 +71,8 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
     if ctx.invoked_subcommand is not None:
         ctx.obj = (config_path, database_url)
         return
-    from core.storage.schema import SourceStateRow
     from core.storage.quarantine_tables import reject_counts
+    from core.storage.schema import SourceStateRow
     from core.storage.sources_tables import usage_since
 
     settings, db = load(config_path, database_url)
@@ -59,8 +85,7 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
         states = {row.source_name: row for row in session.query(SourceStateRow).all()}
         usage = usage_since(session, month_start)
         rejects = reject_counts(session)
-    click.echo(f"{'NAME':<22} {'TYPE':<7} {'BRAND':<18} {'STATE':<26} {'READS':>8} {'REQUESTS':>9} {'SPEND':>9}  "
-               "LAST OK / LAST ERROR")
+    rows: list[tuple[str, ...]] = []
     total = 0.0
     for config in settings.sources:
         state = states.get(config.name)
@@ -68,16 +93,16 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
         if status == "ok" and config.type == "replay" and getattr(state, "exhausted", False):
             status = "finished (end of file)"
         used = usage.get(config.name)
-        reads = _reads(config.type, state, used)
-        requests = used.requests if used else 0
         spend = used.cost_usd if used else 0.0
         total += spend
         last_ok = state.last_success_at.strftime("%Y-%m-%d %H:%M") if state and state.last_success_at else "-"
         error = (state.fatal_error or state.last_error) if state else None
-        tail = last_ok + (f" / {cut(for_terminal(error), 70)}" if error else "")
-        click.echo(f"{cut(for_terminal(config.name), 22):<22} {for_terminal(config.type):<7} "
-                   f"{cut(for_terminal(config.brand), 18):<18} {status:<26} {reads:>8} {requests:>9} "
-                   f"{'$' + format(spend, '.3f'):>9}  {tail}")
+        rows.append((cut(for_terminal(config.name), NAME_MAX), cut(for_terminal(config.type), NAME_MAX),
+                     cut(for_terminal(config.brand), NAME_MAX), status, str(_reads(config.type, state, used)),
+                     str(used.requests if used else 0), "$" + format(spend, ".3f"),
+                     last_ok + (f" / {cut(for_terminal(error), 70)}" if error else "")))
+    for line in _table(TABLE_HEADER, rows):
+        click.echo(line)
     for config in settings.sources:
         counts = rejects.get(config.name)
         if counts:
@@ -85,7 +110,7 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
                        f"{counts.get('quarantined', 0)} quarantined; `brandmon sources rejects "
                        f"{for_terminal(config.name)}` lists them")
     click.echo(f"estimated spend since {month_start.isoformat()}: ${total:.3f} "
-               "(X pay-per-use prices; Reddit's free tier costs nothing)")
+               "(X pay-per-use prices; Reddit's free tier, Bluesky and Mastodon cost nothing)")
 
 
 @sources.command()

@@ -71,5 +71,23 @@ def test_sources_shows_reads_for_bluesky_and_mastodon(sqlite_db: Database, tmp_p
     # search (listNotifications, getPosts, searchPosts: 3 requests); Mastodon one mention notification
     assert lines["kestrel-bsky"][1:6] == ["bluesky", "kestrel", "ok", "2", "3"]
     assert lines["kestrel-mastodon"][1:6] == ["mastodon", "kestrel", "ok", "1", "1"]
+    # every column is as wide as its widest cell: "mastodon" does not push the brand out from under BRAND
+    header, *rows = shown.output.splitlines()[:3]
+    starts = [header.index(name) for name in ("TYPE", "BRAND", "STATE")]
+    for row in rows:
+        assert all(row[at - 1] == " " != row[at] for at in starts), row
+        assert [row[at:].split()[0] for at in starts] == lines[row.split()[0]][1:4]
+        assert row.index(" kestrel ") + 1 == starts[1]
+    assert header.index("TYPE") + len("mastodon") + 1 == header.index("BRAND")  # sized to content, no wider
     session = json.loads(session_file.read_text())["session"]
     assert session.split(":::")[2] not in shown.output and session.split(":::")[3] not in shown.output
+
+
+def test_the_sources_table_pads_by_terminal_columns() -> None:
+    from monitor.cli.sources_cmds import _table
+
+    rows_in = [("a", "カケス", "7", "-"), ("bb", "kestrel", "12", "-")]
+    header, *rows = _table(("NAME", "BRAND", "READS", "LAST"), rows_in)
+    # カケス takes six columns, as many as "kestrel" less one: READS lines up under its header, right-aligned
+    assert header == "NAME BRAND   READS  LAST"
+    assert rows == ["a    カケス      7  -", "bb   kestrel    12  -"]

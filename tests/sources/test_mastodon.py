@@ -93,7 +93,7 @@ def test_poll_reads_mention_notifications_and_keeps_min_id(replayer: vcr.VCR) ->
     first = batch.mentions[0]
     note = recorded[0]
     assert first.network == "mastodon"
-    assert first.external_id == note["status"]["id"]
+    assert first.external_id == note["status"]["uri"] and first.raw["status"]["id"] == note["status"]["id"]
     assert first.raw["author_id"] == note["status"]["account"]["id"]
     assert first.author_handle == note["status"]["account"]["acct"]
     assert first.url == note["status"]["url"]
@@ -117,12 +117,12 @@ def test_instance_limit_then_reply_in_thread(replayer: vcr.VCR) -> None:
     sent = SENT[-1]
     assert sent.method == "POST" and sent.url == f"{INSTANCE}/api/v1/statuses"
     fields = parse_qs(sent.body if isinstance(sent.body, str) else sent.body.decode())
-    assert fields["in_reply_to_id"] == [answered.external_id]
+    assert fields["in_reply_to_id"] == [answered.raw["status"]["id"]]  # the local id on the posting instance
     assert fields["visibility"] == ["public"]
     assert sent.headers.get("Idempotency-Key") == "outbox-17"
     recorded_reply = _recorded_json("test_status_reply.yaml", 2)
-    assert posted.external_id == recorded_reply["id"]
-    assert recorded_reply["in_reply_to_id"] == answered.external_id
+    assert posted.external_id == recorded_reply["uri"]  # the key its own status is stored under when read back
+    assert recorded_reply["in_reply_to_id"] == answered.raw["status"]["id"]
 
 
 def test_find_reply_reads_the_thread_context(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_find_reply_reads_the_thread_context(tmp_path: Path) -> None:
     with replay(answers, tmp_path) as played:
         found = source.find_reply(answered, "a reply nobody posted")
     assert [urlsplit(r.uri).path for r in played.sent] == [
-        "/api/v1/accounts/verify_credentials", f"/api/v1/statuses/{answered.external_id}/context"]
+        "/api/v1/accounts/verify_credentials", f"/api/v1/statuses/{answered.raw['status']['id']}/context"]
     assert found is None
 
 

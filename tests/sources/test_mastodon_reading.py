@@ -76,8 +76,8 @@ def test_search_and_hashtags_read_where_the_instance_allows(tmp_path: Path) -> N
     assert _query(search) == {"q": ["hello"], "type": ["statuses"], "limit": ["40"]}  # no resolve: no lookups
     assert urlsplit(tag.uri).path == "/api/v1/timelines/tag/kestrel" and "min_id" not in _query(tag)
     ids = {m.external_id for m in batch.mentions}
-    mention = mastodon_body(*MENTIONS)[0]["status"]["id"]
-    assert ids == {mention, CUSTOMER_STATUS["id"], BRAND_REPLY["id"]}  # the brand's own status is left out
+    mention = mastodon_body(*MENTIONS)[0]["status"]["uri"]
+    assert ids == {mention, CUSTOMER_STATUS["uri"], BRAND_REPLY["uri"]}  # the brand's own status is left out
     state = json.loads(batch.cursor or "{}")
     newest = max(TEST_ACCOUNT_STATUS["id"], CUSTOMER_STATUS["id"], key=int)  # the newest read, kept or not
     assert state["searches"] == {"hello": newest} and state["tags"] == {"kestrel": BRAND_REPLY["id"]}
@@ -85,7 +85,7 @@ def test_search_and_hashtags_read_where_the_instance_allows(tmp_path: Path) -> N
     with replay(again, tmp_path) as played:
         second = source.poll(batch.cursor)
     assert _query(played.sent[2])["min_id"] == [BRAND_REPLY["id"]]
-    assert CUSTOMER_STATUS["id"] not in {m.external_id for m in second.mentions}  # seen by the last search
+    assert CUSTOMER_STATUS["uri"] not in {m.external_id for m in second.mentions}  # seen by the last search
 
 
 def test_a_disabled_hashtag_feed_and_a_refused_search_are_skipped(tmp_path: Path) -> None:
@@ -113,11 +113,11 @@ def test_brand_statuses_are_kept_marked_and_linked_to_what_they_answer(tmp_path:
     with replay(answers, tmp_path) as played:
         batch = source.poll(None)
     assert _query(played.sent[-1]) == {"exclude_reblogs": ["1"], "limit": ["40"]}
-    reply = next(m for m in batch.mentions if m.external_id == BRAND_REPLY["id"])
+    reply = next(m for m in batch.mentions if m.external_id == BRAND_REPLY["uri"])
     assert reply.raw["from_brand"] is True and reply.reply_path is ReplyPath.BLOCKED
-    assert reply.reply_path_reason == "the brand's own post" and reply.parent_id == CUSTOMER_STATUS["id"]
+    assert reply.reply_path_reason == "the brand's own post" and reply.parent_id == CUSTOMER_STATUS["uri"]
     # what the case store links on: a post marked from_brand whose parent_id is the customer's stored status
-    customer = next(m for m in batch.mentions if m.external_id == CUSTOMER_STATUS["id"])
+    customer = next(m for m in batch.mentions if m.external_id == CUSTOMER_STATUS["uri"])
     assert not customer.raw.get("from_brand") and customer.reply_path is ReplyPath.API
     assert json.loads(batch.cursor or "{}")["own_min_id"] == BRAND_REPLY["id"]
 
@@ -133,7 +133,7 @@ def test_a_private_or_direct_mention_is_answered_no_wider(tmp_path: Path, visibi
         posted = source.reply(mention, "@mastodonpy_test we are on it", idempotency_key="reply:41")
     sent = played.sent[-1]
     fields = parse_qs(sent.body.decode() if isinstance(sent.body, bytes) else sent.body)
-    assert fields["visibility"] == [visibility] and fields["in_reply_to_id"] == [mention.external_id]
+    assert fields["visibility"] == [visibility] and fields["in_reply_to_id"] == [mention.raw["status"]["id"]]
     assert sent.headers["Idempotency-Key"] == "reply:41"
     assert posted.raw["status"]["visibility"] == visibility
 
