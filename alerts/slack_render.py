@@ -41,6 +41,15 @@ _UNSAFE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b
 #: Slack only pings from <!channel>-style tokens (escaped below); typed words get a joiner too, belt and braces.
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+CASE_STATUS = {
+    "open": ":hourglass_flowing_sand: needs a response",
+    "replied": ":speech_balloon: replied, waiting for the customer",
+    "resolved": ":white_check_mark: resolved",
+}
+RESOLVED_BY = {"customer": "the customer confirmed", "silence": "quiet after the brand's reply",
+               "responder": "by a responder", "not_relevant": "marked not relevant"}
+VIA = {"native": "in the network's app", "brandmon": "through brandmon"}
+CASE_REPLY_LIMIT = 300
 
 
 def mrkdwn_escape(text: str) -> str:
@@ -288,8 +297,32 @@ def _compact_blocks(payload: Mapping[str, Any]) -> tuple[str, list[dict[str, Any
     return plain(f"@{payload.get('author_handle')}: {' '.join(str(payload.get('text') or '').split())}", 300), blocks
 
 
+def case_blocks(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the case's summary: its status, how many posts, and the brand's latest reply (who, from where)."""
+    case = payload.get("case")
+    if not isinstance(case, Mapping):
+        return []
+    status = str(case.get("status") or "open")
+    line = f"{CASE_STATUS.get(status, one_line(status, 20))}"
+    if status == "resolved" and case.get("resolved_by"):
+        line += f" ({RESOLVED_BY.get(str(case['resolved_by']), one_line(str(case['resolved_by']), 30))})"
+    posts, replies = int(case.get("posts") or 0), int(case.get("brand_replies") or 0)
+    line += (f" · case #{int(case.get('id') or 0)}: {posts} post{'' if posts == 1 else 's'} from "
+             f"@{one_line(str(case.get('customer') or ''), 60)}, {replies} brand repl{'y' if replies == 1 else 'ies'}")
+    blocks: list[dict[str, Any]] = [{"type": "context", "elements": [{"type": "mrkdwn", "text": line[:SECTION_LIMIT]}]}]
+    last = case.get("last_brand")
+    if isinstance(last, Mapping):
+        via = VIA.get(str(last.get("via")), "")
+        head = (f"*Last brand reply* by @{one_line(str(last.get('author') or ''), 60)} {via}, "
+                f"{slack_date(last.get('at'))}")
+        text = _quote(str(last.get("text") or ""), CASE_REPLY_LIMIT) if last.get("text") else ""
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": (head + ("\n" + text if text else ""))[:SECTION_LIMIT]}})
+    return blocks
+
+
 def _acted_and_actions(payload: Mapping[str, Any], *, claim_label: str = "Claim") -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = case_blocks(payload)
     lines = acted_lines(payload.get("acted") or [])
     if lines:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(lines)[:SECTION_LIMIT]}]})

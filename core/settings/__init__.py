@@ -11,6 +11,7 @@ from core.settings.schedule import DigestSettings, SchedulerSettings
 from core.settings.secrets import Secrets
 from core.settings.sla import SlaSettings, SlaTarget
 from core.settings.slack import QuietHours, RouteRule, SlackSettings, SpikeSettings
+from core.settings.translation import TranslationSettings
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -31,6 +32,7 @@ __all__ = [
     "SlackSettings",
     "SourceSettings",
     "SpikeSettings",
+    "TranslationSettings",
     "UrgencyLevel",
     "WebSettings",
     "load_settings",

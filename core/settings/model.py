@@ -11,6 +11,7 @@ from core.settings.queue import QueueSettings, WebSettings
 from core.settings.schedule import DigestSettings, SchedulerSettings
 from core.settings.sla import SlaSettings
 from core.settings.slack import SlackSettings
+from core.settings.translation import TranslationSettings
 
 
 class Settings(_Model):
@@ -27,6 +28,7 @@ class Settings(_Model):
     web: WebSettings = WebSettings()
     digest: DigestSettings = DigestSettings()
     cases: CaseSettings = CaseSettings()
+    translation: TranslationSettings = TranslationSettings()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -16,6 +16,9 @@ class SavedReplySettings(_Model):
     text: str = Field(min_length=1)
     kind: Literal["respond", "thank"] | None = None
     networks: list[str] | None = None
+    #: The same reply in other languages ({es: "Hola {first_name}..."}), chosen by the post's language.
+    variants: dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")], Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict)
 
 class QueueSettings(_Model):
     """The reply queue: how long a claim lasts, when to warn before a deadline, the saved replies."""

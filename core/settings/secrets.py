@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -36,6 +35,8 @@ class Secrets(BaseModel):
     #: Mastodon: an access token (read, write:statuses) from the instance's Preferences > Development.
     mastodon_access_token: SecretStr | None = None
     web_session_secret: SecretStr | None = None
+    #: The LibreTranslate server's API key (`translation.url`), when the server asks for one.
+    translation_api_key: SecretStr | None = None
 
     def model_post_init(self, __context: Any) -> None:
         """Register every value with the log redaction, so no handler ever prints one."""

@@ -15,6 +15,7 @@ from core.storage import Database
 from core.storage.schema import ReplyRow, utcnow
 from core.textsafe import cut, for_terminal
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.cli import language_cmds as lang
 from monitor.cli.common import config_options, fail, load, with_loopback_slack
 from monitor.queue.context import customer_context, mark_seen
 from monitor.queue.items import (
@@ -31,14 +32,14 @@ from monitor.queue.items import (
     set_status,
     wake_snoozed,
 )
+from monitor.queue.languages import set_user_languages
 from monitor.queue.replies import (
     check_reply,
     queue_reply,
     render_saved_reply,
-    saved_replies,
-    thank_template,
 )
 from monitor.queue.sla import sla_status
+from monitor.queue.translate import ReplyTranslation, queue_translated_reply
 
 VIEWS = {"open": OPEN_STATUSES, "mine": ("claimed", "replied"), "replied": ("replied",),
          "closed": ("resolved", "not_relevant"), "all": ("new", "claimed", "replied", "resolved", "not_relevant",
@@ -89,15 +90,17 @@ def queue() -> None:
 @click.option("--view", type=click.Choice(list(VIEWS)), default="open", show_default=True)
 @click.option("--brand", default=None)
 @click.option("--limit", default=50, show_default=True)
+@click.option("--language", default=None, callback=lang.language_option, help="Only posts in this language (es, fr).")
 def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str, brand: str | None,
-             limit: int) -> None:
+             limit: int, language: str | None) -> None:
     """List items, most urgent first, then earliest deadline."""
     settings, db = load(config_path, database_url)
     now = utcnow()
     wake_snoozed(db, now=now)
     entries = list_queue(db, statuses=VIEWS[view], brand=brand, limit=limit,
-                         claimed_by=actor if view == "mine" else None)
-    click.echo(f"{'#':>5}  {'level':8} {'category':10} {'SLA':>16}  {'kind':7} {'status':12} {'author':20} post")
+                         claimed_by=actor if view == "mine" else None, language=language)
+    click.echo(f"{'#':>5}  {'level':8} {'category':10} {'SLA':>16}  {'kind':7} {'status':12} {'lang':4} "
+               f"{'author':20} post")
     for entry in entries:
         sla = sla_status(first_response_due=entry.item.first_response_due, resolution_due=entry.item.resolution_due,
                          first_response_at=entry.item.first_response_at, resolved_at=entry.item.resolved_at,
@@ -106,9 +109,11 @@ def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str,
         flag = {"warning": "!", "breached": "!!"}.get(sla.state, "")
         click.echo(f"{entry.item.id:>5}  {entry.item.urgency_level:8} {entry.item.urgency_category:10} "
                    f"{flag + due:>16}  {entry.item.kind:7} {entry.item.status:12} "
+                   f"{entry.scores.language or entry.mention.language or '?':4} "
                    f"{cut(_t('@' + entry.mention.author_handle), 20):20} "
                    f"{cut(_t(' '.join(entry.mention.text.split())), 70)}")
-    total = count_queue(db, statuses=VIEWS[view], brand=brand, claimed_by=actor if view == "mine" else None)
+    total = count_queue(db, statuses=VIEWS[view], brand=brand, claimed_by=actor if view == "mine" else None,
+                        language=language)
     more = f"; --limit {total} shows them all" if total > len(entries) else ""
     click.echo(f"{total} items {view}, showing {len(entries)}{more}")
 
@@ -129,6 +134,7 @@ def show_cmd(config_path: Path, database_url: str | None, actor: str, item_id: i
     holder = item.claimed_by if item.lease_until and item.lease_until > now else None
     click.echo(f"item {item.id}: {item.urgency_level} {item.urgency_category} {item.kind}, {item.status}"
                + (f", claimed by {_t(holder)}" if holder else "")
+               + f"; language {entry.scores.language or mention.language or 'unknown'}"  # type: ignore[attr-defined]
                + f"; first response {format_due(minutes_left(item.first_response_due, now))}")
     click.echo(f"{_t(mention.author_name)} @{_t(mention.author_handle)} on {mention.network} at "
                f"{mention.created_at:%Y-%m-%d %H:%M} UTC  {_t(mention.url)}")
@@ -145,29 +151,37 @@ def show_cmd(config_path: Path, database_url: str | None, actor: str, item_id: i
         click.echo(f"earlier post {p.created_at:%Y-%m-%d}: {cut(_t(' '.join(p.text.split())), 100)}")
     for r in context.earlier_replies[:5]:
         click.echo(f"earlier reply by {_t(r.author)} ({r.status}): {cut(_t(' '.join(r.text.split())), 100)}")
-    for saved in saved_replies(db, settings.queue.saved_replies, network=mention.network, kind=item.kind,
-                               brand=mention.brand):
-        click.echo(f"saved reply {_t(saved.name)!r}: {cut(_t(saved.text), 100)}")
+    for saved in lang.replies_for(settings, db, entry):  # type: ignore[arg-type]
+        click.echo(f"saved reply {_t(saved.name)!r}{f' ({saved.language})' if saved.language else ''}: "
+                   f"{cut(_t(saved.text), 100)}")
 
 
 @queue.command("claim")
 @config_options
 @actor_option
-@click.argument("item_id", type=int)
-def claim_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int) -> None:
-    """Claim an item; the claim lasts queue.lease_min minutes."""
+@click.argument("item_id", type=int, required=False)
+@click.option("--next", "next_", is_flag=True, help="Claim the most urgent item, one in your languages first.")
+@click.option("--only-my-languages", is_flag=True, help="With --next: only items in your profile's languages.")
+def claim_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int | None, next_: bool,
+              only_my_languages: bool) -> None:
+    """Claim an item (or --next); the claim lasts queue.lease_min minutes."""
     settings, db = load(config_path, database_url)
     actor = _acting(db, actor)
-    row = _run("claim", claim, db, item_id, actor, lease_min=settings.queue.lease_min)
-    click.echo(f"item {item_id} is yours until {row.lease_until:%Y-%m-%d %H:%M} UTC")  # type: ignore[attr-defined]
+    if next_ == (item_id is not None):
+        fail("claim: give an item id or --next")
+    row = (lang.claim_next_for(settings, db, actor, only_their_languages=only_my_languages) if item_id is None
+           else _run("claim", claim, db, item_id, actor, lease_min=settings.queue.lease_min))
+    click.echo(f"item {row.id} is yours until {row.lease_until:%Y-%m-%d %H:%M} UTC")  # type: ignore[attr-defined]
 
 
-def _send(settings: Settings, db: Database, item_id: int, actor: str, text: str, *, send_now: bool) -> None:
+def _send(settings: Settings, db: Database, item_id: int, actor: str, text: str, *, send_now: bool,
+          translation: ReplyTranslation | None = None) -> None:
     mention = get_entry(db, item_id).mention
     check = check_reply(text, mention.network)
     for warning in check.warnings:
         click.echo(f"warning: {warning}", err=True)
-    reply = _run("reply", queue_reply, db, item_id, actor, text)
+    reply = (_run("reply", queue_translated_reply, db, actor, translation) if translation is not None
+             else _run("reply", queue_reply, db, item_id, actor, text))
     click.echo(f"reply {reply.id} queued ({check.length} characters as {mention.network} counts them)")  # type: ignore[attr-defined]
     if not send_now:
         return
@@ -196,20 +210,27 @@ def _send(settings: Settings, db: Database, item_id: int, actor: str, text: str,
 @click.option("--text", default=None, help="The reply; `-` reads it from stdin.")
 @click.option("--saved", "saved_name", default=None, help="Use this saved reply, variables filled in.")
 @click.option("--queue-only", is_flag=True, help="Leave it in the outbox for `brandmon run` to post.")
+@click.option("--translate", "translate_text", default=None, help="A reply in your team's language, translated into "
+              "the post's and shown for approval (needs translation.url); `-` reads it from stdin.")
+@click.option("--yes", "assume_yes", is_flag=True, help="With --translate: post the translation without asking.")
 def reply_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int, text: str | None,
-              saved_name: str | None, queue_only: bool) -> None:
+              saved_name: str | None, queue_only: bool, translate_text: str | None, assume_yes: bool) -> None:
     """Reply in public to an item you have claimed and opened (`queue show`)."""
     settings, db = load(config_path, database_url)
     actor = _acting(db, actor)
     entry = _run("reply", get_entry, db, item_id)
     mention = entry.mention  # type: ignore[attr-defined]
-    if (text is None) == (saved_name is None):
-        fail("reply: give exactly one of --text and --saved")
+    if sum(given is not None for given in (text, saved_name, translate_text)) != 1:
+        fail("reply: give exactly one of --text, --saved and --translate")
+    if translate_text is not None:
+        proposal = lang.approved_translation(settings, db, entry, sys.stdin.read().strip() if translate_text == "-"  # type: ignore[arg-type]
+                                             else translate_text, assume_yes=assume_yes)
+        _send(settings, db, item_id, actor, proposal.text, send_now=not queue_only, translation=proposal)
+        return
     if text == "-":
         text = sys.stdin.read().strip()
     if saved_name is not None:
-        found = [s for s in saved_replies(db, settings.queue.saved_replies, network=mention.network,
-                                          kind=entry.item.kind, brand=mention.brand) if s.name == saved_name]  # type: ignore[attr-defined]
+        found = [s for s in lang.replies_for(settings, db, entry) if s.name == saved_name]  # type: ignore[arg-type]
         if not found:
             fail(f"reply: no saved reply {saved_name!r} fits this post")
         text = _run("reply", render_saved_reply, found[0].text, author_name=mention.author_name,
@@ -227,9 +248,10 @@ def thank_cmd(config_path: Path, database_url: str | None, actor: str, item_id: 
     """Claim a post and thank its author in public with the configured thank-you."""
     settings, db = load(config_path, database_url)
     actor = _acting(db, actor)
-    mention = _run("thank", get_entry, db, item_id).mention  # type: ignore[attr-defined]
+    entry = _run("thank", get_entry, db, item_id)
+    mention = entry.mention  # type: ignore[attr-defined]
     _run("thank", claim, db, item_id, actor, lease_min=settings.queue.lease_min)
-    text = _run("thank", render_saved_reply, thank_template(settings.queue.saved_replies, mention.network),
+    text = _run("thank", render_saved_reply, lang.thank_for(settings, db, entry),  # type: ignore[arg-type]
                 author_name=mention.author_name, handle=mention.author_handle, brand=mention.brand)
     _send(settings, db, item_id, actor, str(text), send_now=not queue_only)
 
@@ -345,7 +367,9 @@ def users() -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice(["responder", "admin"]), default="responder", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin instead of prompting.")
-def users_add(config_path: Path, database_url: str | None, username: str, role: str, password_stdin: bool) -> None:
+@click.option("--languages", default="", callback=lang.languages_option, help="Languages they answer in: es,fr.")
+def users_add(config_path: Path, database_url: str | None, username: str, role: str, password_stdin: bool,
+              languages: tuple[str, ...]) -> None:
     """Add a user; the password is stored as an argon2 hash only."""
     from monitor.web.auth import UserError, add_user
 
@@ -358,7 +382,9 @@ def users_add(config_path: Path, database_url: str | None, username: str, role: 
         add_user(db, username, password, role=role, actor=getpass.getuser())
     except UserError as exc:
         fail(f"users add: {exc}")
-    click.echo(f"user {_t(username)} added as {role}")
+    if languages:
+        set_user_languages(db, username, languages, actor=getpass.getuser())
+    click.echo(f"user {_t(username)} added as {role}" + (f", answering in {', '.join(languages)}" if languages else ""))
 
 
 def register(main: click.Group) -> None:

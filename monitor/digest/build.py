@@ -7,15 +7,18 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from core.settings import SlaSettings
+from core.settings.cases import CaseSettings
 from core.storage import Database
 from monitor.digest import figures
-from monitor.digest.data import PostRecord, load_case_posts, load_posts, load_queue
+from monitor.digest.data import PostRecord, case_of_mentions, load_cases, load_posts, load_queue
 from monitor.digest.themes import Theme, build_embedder, find_themes, stop_words
 from monitor.digest.weeks import IsoWeek
-from monitor.queue.cases import CaseFigures, build_cases, case_figures
+from monitor.queue.cases import CaseFigures, case_figures
+from monitor.queue.sla import business_clock
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,8 @@ class Digest:
     #: Stored mentions of the brand this week left out because they do not match its query.
     off_query: int
     models: list[str]
-    #: Figures over the cases opened this week (README, "Cases"): response rate, first response, resolution.
+    #: Figures over the stored cases opened this week (README, "Cases"): response rate, first response (wall
+    #: clock and business hours), resolution, first-contact resolution, SLA breaches, recovery.
     cases: CaseFigures | None = None
 
 
@@ -57,8 +61,8 @@ def build_digest(
     max_themes: int = 6,
     theme_embedder: str = "minilm",
     brand_words: Sequence[str] = (),
-    merge_window_h: float = 24.0,
-    auto_resolve_h: float = 72.0,
+    cases: CaseSettings | None = None,
+    sla: SlaSettings | None = None,
 ) -> Digest:
     """Compute the digest of `brand` for `week`, comparing with `previous_weeks` before it, as of `now`."""
     first = week.shifted(-previous_weeks) if previous_weeks > 0 else week
@@ -77,13 +81,12 @@ def build_digest(
     previous_complaints = [post for post in last_week if post.complaint] if last_week else None
     stop = stop_words([brand, *brand_words])
     embedder, method = build_embedder(theme_embedder, stop=stop)
-    themes = find_themes(complaints, previous_complaints, embedder=embedder, stop=stop, max_themes=max_themes)
+    case_of = case_of_mentions(db, [post.mention_id for post in complaints + (previous_complaints or [])])
+    themes = find_themes(complaints, previous_complaints, embedder=embedder, stop=stop, max_themes=max_themes,
+                         case_of=case_of)
     vol = figures.volume(mine, last_week, week)
-    lead = timedelta(hours=merge_window_h)  # a case opened before the week can take this week's posts
-    case_posts = load_case_posts(db, brand, week.start - lead, week.end, accounts=brand_words)
-    week_cases = [case for case in build_cases(case_posts, merge_window_h=merge_window_h,
-                                               auto_resolve_h=auto_resolve_h, now=now)
-                  if week.start <= case.opened_at < week.end]
+    week_cases = load_cases(db, brand, week.start, week.end)
+    working = business_clock(cases or CaseSettings(), sla or SlaSettings())
     log.info("digest %s %s: %d mentions, %d complaints in %d themes", brand, week, len(mine), len(complaints),
              len(themes))
     return Digest(
@@ -104,7 +107,7 @@ def build_digest(
         incidents=figures.incidents(mine),
         off_query=len(mine_all) - len(mine),
         models=sorted({post.model for post in mine if post.model}),
-        cases=case_figures(week_cases),
+        cases=case_figures(week_cases, now=now, business_minutes=working),
     )
 
 
@@ -126,7 +129,7 @@ def as_json(digest: Digest) -> dict[str, Any]:
     """Return the digest as plain JSON data: every figure with the counts and mention ids behind it."""
     data: dict[str, Any] = _plain(digest)
     for theme, plain in zip(digest.themes, data["themes"], strict=True):
-        plain["size"] = theme.size
+        plain["size"], plain["posts"] = theme.size, theme.posts
     return data
 
 

@@ -1,4 +1,4 @@
-"""Read the stored rows a digest is computed from: mentions with their scores, and queue items."""
+"""Read the stored rows a digest is computed from: mentions with their scores, queue items and cases."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import distinct, func, select
 
 from core.storage import Database
+from core.storage.case_tables import CasePostRow, CaseRow
 from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, ReplyRow
-from monitor.queue.cases import Post
+from monitor.queue.cases import CaseRecord
+from monitor.queue.cases_store import posts_of_cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +91,32 @@ def load_posts(db: Database, brands: Sequence[str], start: datetime, end: dateti
     return records
 
 
-def load_case_posts(db: Database, brand: str, start: datetime, end: datetime,
-                    accounts: Sequence[str] = ()) -> list[Post]:
-    """Return the stored posts of `brand` made in [start, end) as case posts: the customers' and the brand's own
-    (marked `from_brand` by the source, or written by one of `accounts`)."""
-    query = (select(MentionRow)
-             .where(MentionRow.brand == brand, MentionRow.created_at >= start, MentionRow.created_at < end)
-             .order_by(MentionRow.created_at, MentionRow.id))
-    own = {a.lstrip("@").lower() for a in accounts}
+def load_cases(db: Database, brand: str, start: datetime, end: datetime) -> list[CaseRecord]:
+    """Return the stored cases of `brand` opened in [start, end), oldest first, each with its posts."""
+    query = (select(CaseRow, QueueItemRow.kind)
+             .outerjoin(QueueItemRow, QueueItemRow.id == CaseRow.queue_item_id)
+             .where(CaseRow.brand == brand, CaseRow.opened_at >= start, CaseRow.opened_at < end)
+             .order_by(CaseRow.opened_at, CaseRow.id))
     with db.session() as session:
-        return [Post(id=m.external_id, author=m.author_handle, at=_as_utc(m.created_at) or m.created_at, text=m.text,
-                     parent_id=m.parent_id, from_brand=(m.raw or {}).get("from_brand") is True
-                     or m.author_handle.lower() in own)
-                for m in session.scalars(query).all()]
+        rows = session.execute(query).all()
+        posts = posts_of_cases(session, [case.id for case, _ in rows])
+    return [CaseRecord(id=case.id, customer=case.customer_handle, opened_at=case.opened_at, status=case.status,
+                       first_response_at=case.first_response_at, resolved_at=case.resolved_at,
+                       resolved_by=case.resolved_by, posts=tuple(posts[case.id]), kind=kind,
+                       needs_response_at=case.needs_response_at, first_response_due=case.first_response_due)
+            for case, kind in rows if posts[case.id]]
+
+
+def case_of_mentions(db: Database, mention_ids: Sequence[int]) -> dict[int, int]:
+    """Return mention id -> case id for the stored posts among `mention_ids` that are in a case."""
+    found: dict[int, int] = {}
+    ordered = sorted(set(mention_ids))
+    with db.session() as session:
+        for start in range(0, len(ordered), 500):
+            rows = session.execute(select(CasePostRow.mention_id, CasePostRow.case_id)
+                                   .where(CasePostRow.mention_id.in_(ordered[start:start + 500]))).all()
+            found.update((int(mention_id), int(case_id)) for mention_id, case_id in rows if mention_id is not None)
+    return found
 
 
 def load_queue(db: Database, brand: str, start: datetime, end: datetime) -> list[QueueRecord]:

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.outbox import enqueue
-from core.settings import DigestSettings, Settings
+from core.settings import DigestSettings, Settings, SlaSettings
 from core.settings.cases import CaseSettings
 from core.storage import Database
 from monitor.digest.build import Digest, build_digest, dumps
@@ -48,7 +48,6 @@ def slack_payload(digest: Digest, *, report_path: Path, report_url: str | None) 
     """Return the outbox payload of the Slack summary: the headline figures, copied so they never change."""
     change = digest.sentiment.vs_last_week
     own = next((share for share in digest.share_of_voice if share.own), None)
-    resp = digest.response
     zone = ZoneInfo(digest.week.timezone)
     return {
         "type": "digest",
@@ -69,15 +68,30 @@ def slack_payload(digest: Digest, *, report_path: Path, report_url: str | None) 
         "share_of_voice": own.share if own else None,
         "competitors": [{"brand": s.brand, "share": s.share, "net": s.net} for s in digest.share_of_voice if not s.own],
         "complaints": digest.complaints,
-        "themes": [{"name": t.name, "size": t.size, "previous": t.previous} for t in digest.themes],
+        "themes": [{"name": t.name, "size": t.size, "customers": t.customers, "previous": t.previous}
+                   for t in digest.themes],
         "spikes": [{"when": s.start.astimezone(zone).strftime("%a %d %b %H:%M"), "mentions": s.mentions,
                     "expected": s.expected, "top_category": s.top_category} for s in digest.spikes],
-        "response": {"items": resp.items, "answered": resp.answered, "p50_min": resp.p50_min, "p90_min": resp.p90_min,
-                     "breach_rate": resp.breach_rate, "breached": resp.breached, "due": resp.due,
-                     "resolution_rate": resp.resolution_rate},
+        "response": _response(digest),
         "report_path": str(report_path),
         "report_url": report_url,
     }
+
+
+def _response(digest: Digest) -> dict[str, Any]:
+    """The summary's response figures: from the week's cases when there are any, else from the queue items."""
+    cases = digest.cases
+    if cases is not None and cases.cases:
+        return {"basis": "cases", "items": cases.cases, "answered": cases.responded,
+                "p50_min": cases.first_response_p50_min, "p90_min": cases.first_response_p90_min,
+                "business_p50_min": cases.first_response_business_p50_min, "breach_rate": cases.sla_breach_rate,
+                "breached": cases.sla_breached, "due": cases.sla_due, "resolution_rate": cases.resolution_rate,
+                "first_contact_resolution_rate": cases.first_contact_resolution_rate,
+                "recovery_share": cases.recovery_share}
+    resp = digest.response
+    return {"basis": "queue items", "items": resp.items, "answered": resp.answered, "p50_min": resp.p50_min,
+            "p90_min": resp.p90_min, "breach_rate": resp.breach_rate, "breached": resp.breached, "due": resp.due,
+            "resolution_rate": resp.resolution_rate}
 
 
 def enqueue_summary(db: Database, *, channel: str, payload: dict[str, Any], now: datetime) -> int | None:
@@ -103,13 +117,12 @@ def make_digest(
     out: Path | None = None,
     slack_channel: str | None = None,
     cases: CaseSettings | None = None,
+    sla: SlaSettings | None = None,
 ) -> DigestResult:
     """Compute one digest, write `<out>` and its `.json` sidecar, and queue the Slack summary if a channel is given."""
-    cases = cases or CaseSettings()
     digest = build_digest(db, brand=brand, week=week, now=now, competitors=competitors, brand_words=brand_words,
                           previous_weeks=options.previous_weeks, max_themes=options.max_themes,
-                          theme_embedder=options.theme_embedder, merge_window_h=cases.merge_window_h,
-                          auto_resolve_h=cases.auto_resolve_h)
+                          theme_embedder=options.theme_embedder, cases=cases, sla=sla)
     html_path = out or default_path(options.out_dir, brand, week)
     json_path = html_path.with_suffix(".json")
     html_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,5 +149,5 @@ def run_weekly(settings: Settings, db: Database, *, now: datetime) -> list[Diges
         results.append(make_digest(db, brand=brand.name, week=week, now=now, options=options,
                                    competitors=brand.competitors,
                                    brand_words=[h for n in brand.handles for h in brand.accounts(n)],
-                                   slack_channel=options.slack_channel, cases=settings.cases))
+                                   slack_channel=options.slack_channel, cases=settings.cases, sla=settings.sla))
     return results

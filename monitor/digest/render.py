@@ -66,7 +66,8 @@ def key_points(digest: Digest) -> list[str]:
                       f"{pct(neg.high)}); {tail}.")
     if digest.themes:
         top = digest.themes[0]
-        points.append(f"Largest complaint theme: “{top.name}” with {top.size} of {digest.complaints} complaints.")
+        points.append(f"Largest complaint theme: “{top.name}” with {top.size} cases from {top.customers} "
+                      f"customers ({top.posts} of {digest.complaints} complaints).")
     for spike in digest.spikes[:2]:
         zone = digest.week.timezone
         points.append(f"Spike {_local(spike.start, zone)}–{_local(spike.end, zone, '%H:%M')}"
@@ -76,6 +77,17 @@ def key_points(digest: Digest) -> list[str]:
     if own is not None and len(digest.share_of_voice) > 1:
         points.append(f"Share of voice {pct(own.share)} against {len(digest.share_of_voice) - 1} competitors; "
                       f"net sentiment {pct(own.net, signed=True)}.")
+    cases = digest.cases
+    if cases is not None and cases.cases:
+        points.append(f"{cases.responded} of {cases.cases} customer conversations answered "
+                      f"({pct(cases.response_rate)}); first response p50 {duration(cases.first_response_p50_min)}, "
+                      f"p90 {duration(cases.first_response_p90_min)} (business hours p50 "
+                      f"{duration(cases.first_response_business_p50_min)}); SLA breached on "
+                      f"{pct(cases.sla_breach_rate)} of cases due.")
+        if cases.began_negative:
+            points.append(f"{cases.recovered} of {cases.began_negative} conversations that began negative ended "
+                          f"neutral or positive ({pct(cases.recovery_share)}).")
+        return points
     resp = digest.response
     if resp.items:
         points.append(f"{resp.answered} of {resp.items} queue items answered; first response p50 "

@@ -5,6 +5,10 @@ or the word vectors alone when the encoder is not installed or not wanted), grou
 clustering, and each group is named by its class-based TF-IDF terms: words that many of its posts use and few
 posts elsewhere do. Last week's complaints are assigned to the nearest theme when at least half as close to it
 as its least typical post, to show a trend.
+
+Themes count cases, not posts: a customer's three posts about one thing are one case (README, "Cases"), so
+given each post's case the posts of one case are embedded as one text and count once; a theme says how many
+cases and how many distinct customers it holds.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,15 +52,23 @@ class Theme:
     name: str
     terms: tuple[str, ...]
     mention_ids: tuple[int, ...]
-    #: Last week's complaints closest to this theme; None when nothing was stored for last week.
+    #: Last week's complaint cases closest to this theme; None when nothing was stored for last week.
     previous: int | None
     examples: tuple[PostRecord, ...]
     negative_share: float | None
     top_category: str | None
+    #: This week's complaint cases in the theme (a post outside any case counts as one) and their customers.
+    cases: int = 0
+    customers: int = 0
 
     @property
     def size(self) -> int:
-        """Return how many of this week's complaints fall in the theme."""
+        """Return how many of this week's complaint cases fall in the theme."""
+        return self.cases or len(self.mention_ids)
+
+    @property
+    def posts(self) -> int:
+        """Return how many of this week's complaint posts fall in the theme."""
         return len(self.mention_ids)
 
 
@@ -159,6 +171,15 @@ def key_terms(texts: Sequence[str], labels: np.ndarray, *, stop: Sequence[str], 
     return names
 
 
+def units(posts: Sequence[PostRecord], case_of: Mapping[int, int] | None) -> list[list[PostRecord]]:
+    """Group posts by their case (`case_of`: mention id -> case id), in order; a post outside a case is alone."""
+    groups: dict[tuple[str, int], list[PostRecord]] = {}
+    for post in posts:
+        case_id = (case_of or {}).get(post.mention_id)
+        groups.setdefault(("case", case_id) if case_id is not None else ("post", post.mention_id), []).append(post)
+    return list(groups.values())
+
+
 def find_themes(
     current: Sequence[PostRecord],
     previous: Sequence[PostRecord] | None,
@@ -167,32 +188,36 @@ def find_themes(
     stop: Sequence[str],
     max_themes: int = 6,
     examples: int = 3,
+    case_of: Mapping[int, int] | None = None,
 ) -> list[Theme]:
-    """Group this week's complaints into themes, largest first; `previous` None means no data last week."""
+    """Group this week's complaint cases into themes, largest first; `previous` None means no data last week."""
     if not current:
         return []
-    prior = list(previous or [])
-    texts = [clean(post.text) for post in current]
-    vectors = np.asarray(embedder(texts + [clean(post.text) for post in prior]), dtype=float)
-    here, there = vectors[: len(current)], vectors[len(current):]
-    k = theme_count(len(current), max_themes=max_themes)
-    labels = (np.zeros(len(current), dtype=int) if k == 1
+    here_units, prior_units = units(current, case_of), units(previous or [], case_of)
+    texts = [" ".join(clean(post.text) for post in unit) for unit in here_units]
+    vectors = np.asarray(embedder(texts + [" ".join(clean(p.text) for p in unit) for unit in prior_units]),
+                         dtype=float)
+    here, there = vectors[: len(here_units)], vectors[len(here_units):]
+    k = theme_count(len(here_units), max_themes=max_themes)
+    labels = (np.zeros(len(here_units), dtype=int) if k == 1
               else AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(here))
     names = key_terms(texts, labels, stop=stop)
     centroids = normalize(np.vstack([here[labels == g].mean(axis=0) for g in range(k)]))
     previous_counts = _assign(there, centroids, here, labels) if previous is not None else None
     themes = []
     for group in range(k):
-        members = [post for post, label in zip(current, labels, strict=True) if label == group]
+        grouped = [unit for unit, label in zip(here_units, labels, strict=True) if label == group]
+        members = [post for unit in grouped for post in unit]
         closeness = here[labels == group] @ centroids[group]
         order = np.argsort(-closeness, kind="stable")
         picked: list[PostRecord] = []
         seen: set[str] = set()
         for index in order:
-            key = " ".join(clean(members[index].text).lower().split())
+            first = grouped[index][0]
+            key = " ".join(clean(first.text).lower().split())
             if key not in seen:
                 seen.add(key)
-                picked.append(members[index])
+                picked.append(first)
             if len(picked) == examples:
                 break
         rated = [post for post in members if post.sentiment is not None]
@@ -207,6 +232,8 @@ def find_themes(
                 examples=tuple(picked),
                 negative_share=(sum(p.sentiment == "negative" for p in rated) / len(rated)) if rated else None,
                 top_category=categories.most_common(1)[0][0] if categories else None,
+                cases=len(grouped),
+                customers=len({(p.network, p.author_handle.lower()) for p in members}),
             )
         )
     return sorted(themes, key=lambda theme: (-theme.size, theme.name))

@@ -1,9 +1,15 @@
-"""Deletion sweep: posts deleted or removed on their network are purged from storage, as Reddit's terms require.
+"""Sweeps: posts deleted on their network are purged; cases quiet after the brand's last word resolve.
+
+Deletion: posts deleted or removed on their network are purged from storage, as Reddit's terms require.
 
 A source that can tell which of its stored posts are gone (`deleted_among`) is asked about a batch of them per
 run, least recently checked first, so every stored post is re-checked in turn. A purged post takes its
 classification, routing, alerts, queue item and replies with it (foreign keys cascade), and the copies of its
-text in outbox payloads are scrubbed; an alert not yet sent is dropped.
+text in outbox payloads are scrubbed; an alert not yet sent is dropped. The post leaves its case too; a case
+left without a customer post goes.
+
+Silence: a case whose last word is the brand's resolves after `cases.auto_resolve_h` hours without a customer
+post (`resolve_quiet_cases`, run after each routing pass), and its queue item with it.
 """
 
 from __future__ import annotations
@@ -11,20 +17,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import delete, select, update
 
+from core.settings.cases import CaseSettings
 from core.storage import Database, insert_ignore
-from core.storage.schema import AlertRow, MentionRow, OutboxRow, ReplyRow
+from core.storage.case_tables import CasePostRow, CaseRow
+from core.storage.schema import AlertRow, MentionRow, OutboxRow, QueueItemRow, ReplyRow
 from core.storage.sources_tables import MentionCheckRow
+from monitor.queue.cases_store import refold
+from monitor.queue.cases_sync import close_item, refresh_message
 from sources.base import SourceError
 
 log = logging.getLogger(__name__)
 
 PURGED_TEXT = "[deleted on the network; purged by brandmon]"
 DEFAULT_SWEEP_BATCH = 500
+#: Quiet cases resolved per run at most; the rest wait for the next run.
+QUIET_BATCH = 500
 
 
 @runtime_checkable
@@ -69,8 +81,43 @@ def purge_mentions(session: Any, mention_ids: Sequence[int], *, now: datetime) -
         if row.status == "pending":
             row.status = "dead"
             row.last_error = f"post deleted on its network; purged at {now.isoformat()}"
+    _leave_cases(session, mention_ids, now=now)
     result = session.execute(delete(MentionRow).where(MentionRow.id.in_(mention_ids)))
     return int(result.rowcount or 0)
+
+
+def _leave_cases(session: Any, mention_ids: Sequence[int], *, now: datetime) -> None:
+    """Take purged posts out of their cases; a case with no customer post left is deleted."""
+    case_ids = set(session.execute(select(CasePostRow.case_id).where(CasePostRow.mention_id.in_(mention_ids)))
+                   .scalars())
+    if not case_ids:
+        return
+    session.execute(delete(CasePostRow).where(CasePostRow.mention_id.in_(mention_ids)))
+    for case in session.execute(select(CaseRow).where(CaseRow.id.in_(case_ids))).scalars():
+        if refold(session, case, now=now, auto_resolve_h=None) is None:
+            session.delete(case)
+
+
+def resolve_quiet_cases(db: Database, cases: CaseSettings, *, now: datetime) -> int:
+    """Resolve cases whose last word is the brand's and that have been quiet `cases.auto_resolve_h` hours."""
+    cutoff = now - timedelta(hours=cases.auto_resolve_h)
+    resolved = 0
+    with db.session() as session:
+        query = (select(CaseRow).where(CaseRow.status == "replied", CaseRow.last_brand_at <= cutoff)
+                 .order_by(CaseRow.last_brand_at).limit(QUIET_BATCH))
+        if db.dialect == "postgresql":  # parallel routers: each case is resolved by one of them
+            query = query.with_for_update(skip_locked=True)
+        quiet = session.execute(query).scalars().all()
+        for case in quiet:
+            state = refold(session, case, now=now, auto_resolve_h=cases.auto_resolve_h)
+            if state is None or state.status != "resolved":
+                continue
+            item = session.get(QueueItemRow, case.queue_item_id) if case.queue_item_id else None
+            if item is not None:
+                close_item(session, item, why="silence", now=now, mention_id=None)
+            refresh_message(session, case, now=now)
+            resolved += 1
+    return resolved
 
 
 def sweep_deleted(db: Database, source: DeletionChecker, *, now: datetime, batch: int | None = None) -> SweepOutcome:
@@ -105,4 +152,5 @@ def sweep_deleted(db: Database, source: DeletionChecker, *, now: datetime, batch
     return SweepOutcome(source.name, checked=len(rows), purged=purged)
 
 
-__all__ = ["PURGED_TEXT", "DeletionChecker", "SweepOutcome", "purge_mentions", "sweep_deleted"]
+__all__ = ["PURGED_TEXT", "DeletionChecker", "SweepOutcome", "purge_mentions", "resolve_quiet_cases",
+           "sweep_deleted"]

@@ -1,22 +1,30 @@
-"""Cases: one per customer conversation, built from the customers' posts and the brand's own replies.
+"""Cases: one per customer conversation, made of the customers' posts and the brand's own replies.
 
 A case is a thread plus the same author's new posts to the brand within `cases.merge_window_h` hours of their
-last. The first brand reply after a customer post is the first response; a case resolves when the customer thanks
-or confirms after a brand reply, or after `cases.auto_resolve_h` hours of silence following a brand reply, and a
-new customer post reopens it. This module is pure: it takes posts in, gives cases and their figures out.
+last. The first brand reply after a customer post is the first response; a case resolves when a person resolves
+it, when the customer thanks or confirms after a brand reply, or after `cases.auto_resolve_h` hours of silence
+following a brand reply, and a new customer post reopens it. This module is pure: `fold` gives a case's state
+from its posts; the router keeps the stored cases current with it (`monitor/queue/cases_store.py`), and the
+digest's figures (`case_figures`) are computed over the stored cases.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.domain import Mention
-
-_THANKS = re.compile(r"\b(thanks?|thank you|thx|ty|cheers|appreciate|that worked|it worked|sorted|solved|fixed)\b",
-                     re.IGNORECASE)
+_THANKS = re.compile(r"\b(thanks?|thank you|thx|ty|cheers|appreciate[ds]?|that worked|it worked|works now|"
+                     r"sorted|solved|fixed|all good|perfect)\b", re.IGNORECASE)
+_NOT_THANKS = re.compile(r"\b(thanks? for nothing|no thanks|not (fixed|solved|sorted)|still (not|broken|down))\b",
+                         re.IGNORECASE)
+#: A whole post that only confirms ("ok", "got it"), once the handles and punctuation are gone.
+_CONFIRMS = re.compile(r"(ok|okay|ok then|great|got it|will do|cool|awesome|brilliant|lovely|no worries)",
+                       re.IGNORECASE)
+_HANDLES = re.compile(r"(?<!\w)[@#]\w+|https?://\S+|[^\w\s']")
+#: Resolutions a person made: they stand against the posts (a "not relevant" one even against new posts).
+PERSON_RESOLUTIONS = ("responder", "not_relevant")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,23 +37,103 @@ class Post:
     text: str
     parent_id: str | None
     from_brand: bool
+    sentiment: str | None = None
+    complaint: bool | None = None
+    #: For the brand's posts: "brandmon" (posted through the outbox) or "native" (typed in the network's app).
+    via: str | None = None
 
 
-@dataclass(slots=True)
-class Case:
-    """One customer conversation and what the brand did about it."""
+def is_thanks(text: str, sentiment: str | None = None) -> bool:
+    """True when a customer's post reads as thanks or a confirmation ("ok", "that worked"), and is not negative."""
+    if sentiment == "negative" or _NOT_THANKS.search(text):
+        return False
+    return bool(_THANKS.search(text) or _CONFIRMS.fullmatch(" ".join(_HANDLES.sub(" ", text).split())))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    """Where a case stands after its posts: status, the brand's first response, the resolution."""
+
+    status: str  # "open" (needs a response), "replied" (waiting for the customer) or "resolved"
+    opened_at: datetime
+    last_customer_at: datetime
+    first_response_at: datetime | None
+    last_brand_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    post_count: int
+    brand_reply_count: int
+
+
+def fold(posts: Sequence[Post], *, auto_resolve_h: float | None, now: datetime | None,
+         kept: tuple[str, datetime] | None = None) -> CaseState:
+    """Return the state of a case from its posts (any order), as of `now`.
+
+    `kept` is a resolution a person made, (resolved_by, when): "responder" stands until a customer posts after
+    it, "not_relevant" stands whatever follows. Silence resolves only with `auto_resolve_h` and `now`.
+    """
+    ordered = sorted(posts, key=lambda p: (p.at, p.id))
+    customers = [p for p in ordered if not p.from_brand]
+    if not customers:
+        raise ValueError("a case needs at least one customer post")
+    quiet = timedelta(hours=auto_resolve_h) if auto_resolve_h else None
+    status, first_response, last_brand = "open", None, None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    seen_customer = False
+    for post in ordered:
+        if post.from_brand:
+            if seen_customer and first_response is None:
+                first_response = post.at
+            last_brand = post.at if seen_customer else last_brand
+            if seen_customer and status == "open":
+                status = "replied"
+            continue
+        seen_customer = True
+        if status != "open" and last_brand is not None and is_thanks(post.text, post.sentiment):
+            if status == "replied":
+                silent = quiet is not None and post.at - last_brand >= quiet
+                status, resolved_by = "resolved", "silence" if silent else "customer"
+                resolved_at = last_brand + quiet if silent and quiet is not None else post.at
+            continue
+        status, resolved_at, resolved_by = "open", None, None  # a new customer post reopens it
+    if status == "replied" and quiet is not None and now is not None and last_brand is not None \
+            and now - last_brand >= quiet:
+        status, resolved_at, resolved_by = "resolved", last_brand + quiet, "silence"
+    if kept is not None and status != "resolved":
+        by, at = kept
+        if by == "not_relevant" or at >= customers[-1].at:
+            status, resolved_at, resolved_by = "resolved", at, by
+    return CaseState(status=status, opened_at=customers[0].at, last_customer_at=customers[-1].at,
+                     first_response_at=first_response, last_brand_at=last_brand, resolved_at=resolved_at,
+                     resolved_by=resolved_by, post_count=len(customers),
+                     brand_reply_count=len(ordered) - len(customers))
+
+
+def thread_key(root: str, author: str, *, shared: bool) -> str:
+    """Return the conversation key of a thread's post: its root, or "root/author" when the root is not a
+    customer's post everyone shares (a brand broadcast, or a post brandmon never stored)."""
+    return root if shared else f"{root}/{author.lower()}"
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CaseRecord:
+    """A stored case with its posts (oldest first), as the digest reads it."""
 
     id: int
     customer: str
     opened_at: datetime
-    posts: list[Post] = field(default_factory=list)
-    threads: set[str] = field(default_factory=set)
-    first_response_at: datetime | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
-    brand_replies: int = 0
-    #: True while the last word is the customer's (the case needs a response).
-    waiting_on_brand: bool = True
+    status: str
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    posts: tuple[Post, ...]
+    #: The queue item's kind ("respond" or "thank"); None when no post of the case needed a responder.
+    kind: str | None = None
+    needs_response_at: datetime | None = None
+    first_response_due: datetime | None = None
 
     @property
     def first_response(self) -> timedelta | None:
@@ -53,104 +141,47 @@ class Case:
         return None if self.first_response_at is None else self.first_response_at - self.opened_at
 
     @property
-    def last_customer_post(self) -> Post:
-        """The customer's latest post in the case."""
-        return [p for p in self.posts if not p.from_brand][-1]
+    def customer_posts(self) -> list[Post]:
+        """The customers' posts of the case, oldest first."""
+        return [p for p in self.posts if not p.from_brand]
+
+    @property
+    def brand_replies(self) -> int:
+        """How many of the brand's posts the case holds."""
+        return sum(p.from_brand for p in self.posts)
 
     @property
     def first_contact_resolution(self) -> bool:
         """Resolved after a single brand reply with no further complaint."""
-        return self.resolved_at is not None and self.brand_replies == 1
+        if self.resolved_at is None or self.resolved_by == "not_relevant" or self.brand_replies != 1:
+            return False
+        reply_at = next(p.at for p in self.posts if p.from_brand)
+        return not any(p.at > reply_at and (p.complaint or not is_thanks(p.text, p.sentiment))
+                       for p in self.customer_posts)
+
+    @property
+    def recovered(self) -> bool | None:
+        """For a case that began negative: whether the customer's last post is neutral or positive."""
+        posts = self.customer_posts
+        if posts[0].sentiment != "negative":
+            return None
+        return len(posts) > 1 and posts[-1].sentiment in ("neutral", "positive")
 
 
-def post_from_mention(mention: Mention, brand_accounts: Iterable[str] = ()) -> Post:
-    """Return the `Post` for `mention`; it is the brand's when marked `from_brand` or written by a brand account."""
-    accounts = {a.lstrip("@").lower() for a in brand_accounts}
-    own = bool(mention.raw.get("from_brand")) or mention.author_handle.lower() in accounts
-    return Post(id=mention.external_id, author=mention.author_handle, at=mention.created_at, text=mention.text,
-                parent_id=mention.parent_id, from_brand=own)
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """A case that began negative and whose customer's last word was not."""
+
+    case_id: int
+    customer: str
+    first_text: str
+    last_text: str
+    last_sentiment: str | None
+    brand_replies: int
 
 
-def is_thanks(text: str) -> bool:
-    """True when a customer's post reads as thanks or a confirmation that it is fixed."""
-    return bool(_THANKS.search(text))
-
-
-def build_cases(posts: Sequence[Post], *, merge_window_h: float = 24.0, auto_resolve_h: float = 72.0,
-                now: datetime | None = None) -> list[Case]:
-    """Group `posts` (any order) into cases, oldest first; a brand post that answers no known post is ignored."""
-    by_id = {p.id: p for p in posts}
-    roots: dict[str, str] = {}
-
-    def root_of(post_id: str) -> str:
-        seen: list[str] = []
-        current = post_id
-        while current not in roots:
-            seen.append(current)
-            parent = by_id[current].parent_id if current in by_id else None
-            if parent is None or parent not in by_id or parent in seen:
-                roots[current] = current
-                break
-            current = parent
-        root = roots[current]
-        for item in seen:
-            roots[item] = root
-        return root
-
-    merge = timedelta(hours=merge_window_h)
-    quiet = timedelta(hours=auto_resolve_h)
-    cases: list[Case] = []
-    case_of_thread: dict[str, Case] = {}
-    latest_of_author: dict[str, Case] = {}
-    last_brand_at: dict[int, datetime] = {}
-    for post in sorted(posts, key=lambda p: (p.at, p.id)):
-        thread = root_of(post.id)
-        case = case_of_thread.get(thread)
-        if post.from_brand:
-            if case is None:
-                continue
-            _settle_quiet(case, last_brand_at, quiet, post.at)
-            case.posts.append(post)
-            case.brand_replies += 1
-            if case.waiting_on_brand and case.first_response_at is None:
-                case.first_response_at = post.at
-            case.waiting_on_brand = False
-            last_brand_at[case.id] = post.at
-            continue
-        if case is None:
-            earlier = latest_of_author.get(post.author)
-            if earlier is not None and post.at - earlier.last_customer_post.at <= merge:
-                case = earlier
-            else:
-                case = Case(id=len(cases) + 1, customer=post.author, opened_at=post.at)
-                cases.append(case)
-            case.threads.add(thread)
-            case_of_thread[thread] = case
-        _settle_quiet(case, last_brand_at, quiet, post.at)
-        after_brand = case.brand_replies > 0 and not case.waiting_on_brand
-        case.posts.append(post)
-        latest_of_author[post.author] = case
-        if after_brand and is_thanks(post.text):
-            if case.resolved_at is None:
-                case.resolved_at, case.resolved_by = post.at, "customer"
-            continue
-        case.resolved_at = case.resolved_by = None  # a new customer post reopens it
-        case.waiting_on_brand = True
-    end = now or max((p.at for p in posts), default=None)
-    if end is not None:
-        for case in cases:
-            _settle_quiet(case, last_brand_at, quiet, end)
-    return cases
-
-
-def _settle_quiet(case: Case, last_brand_at: dict[int, datetime], quiet: timedelta, at: datetime) -> None:
-    """Resolve `case` when its last word was the brand's and `quiet` passed before `at`."""
-    brand_at = last_brand_at.get(case.id)
-    if case.resolved_at is None and not case.waiting_on_brand and brand_at is not None and at - brand_at >= quiet:
-        case.resolved_at, case.resolved_by = brand_at + quiet, "silence"
-
-
-def _percentile(values: Sequence[float], share: float) -> float | None:
+def percentile(values: Sequence[float], share: float) -> float | None:
+    """Return the `share` quantile (0-1) of `values`, interpolating linearly between ranks; None when empty."""
     if not values:
         return None
     ordered = sorted(values)
@@ -165,31 +196,79 @@ class CaseFigures:
     """The digest's figures over a week's cases (times in minutes)."""
 
     cases: int
+    customers: int
     responded: int
     response_rate: float | None
     first_response_p50_min: float | None
     first_response_p90_min: float | None
+    #: The same, counting only the minutes inside `cases.business_hours`.
+    first_response_business_p50_min: float | None
+    first_response_business_p90_min: float | None
+    resolvable: int
     resolved: int
     resolution_rate: float | None
     resolution_p50_min: float | None
+    first_contact_resolutions: int
     first_contact_resolution_rate: float | None
-    customers: int
+    #: Cases that needed a response (a "respond" queue item) whose deadline passed or that were answered.
+    sla_due: int
+    sla_breached: int
+    sla_breach_rate: float | None
+    began_negative: int
+    recovered: int
+    recovery_share: float | None
+    recoveries: list[Recovery] = field(default_factory=list)
+    resolved_by: dict[str, int] = field(default_factory=dict)
 
-    def as_json(self) -> dict[str, float | int | None]:
-        """The figures as the digest's JSON file writes them."""
-        return {name: getattr(self, name) for name in self.__slots__}
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
-def case_figures(cases: Sequence[Case]) -> CaseFigures:
-    """Response rate, first-response p50/p90, resolution rate and time, first-contact resolution over `cases`."""
-    waits = [c.first_response.total_seconds() / 60 for c in cases if c.first_response is not None]
-    resolved = [c for c in cases if c.resolved_at is not None]
+def _sla(case: CaseRecord, now: datetime) -> bool | None:
+    """True (breached) / False (met) for a case that needed a response and is due or answered; None otherwise.
+
+    The first-response deadline runs from the post that first needed a response; the brand's first reply in the
+    case meets it, even one that came before (the customer then answered the brand's question).
+    """
+    if case.kind != "respond" or case.first_response_due is None or case.resolved_by == "not_relevant":
+        return None
+    if case.first_response_at is not None:
+        return case.first_response_at > case.first_response_due
+    return True if case.first_response_due <= now else None
+
+
+def case_figures(cases: Sequence[CaseRecord], *, now: datetime,
+                 business_minutes: Callable[[datetime, datetime], float] | None = None) -> CaseFigures:
+    """Response rate, first response (wall clock and business hours), resolution, first-contact resolution, SLA
+    breaches and recovery over `cases`; `business_minutes(start, end)` counts working minutes."""
+    answered = [c for c in cases if c.first_response_at is not None]
+    waits = [c.first_response.total_seconds() / 60 for c in answered if c.first_response is not None]
+    working = ([business_minutes(c.opened_at, c.first_response_at) for c in answered if c.first_response_at]
+               if business_minutes is not None else [])
+    resolvable = [c for c in cases if c.resolved_by != "not_relevant"]
+    resolved = [c for c in resolvable if c.resolved_at is not None]
     durations = [(c.resolved_at - c.opened_at).total_seconds() / 60 for c in resolved if c.resolved_at]
-    total = len(cases)
+    fcr = sum(c.first_contact_resolution for c in resolved)
+    sla = [verdict for verdict in (_sla(c, now) for c in cases) if verdict is not None]
+    negative = [c for c in cases if c.recovered is not None]
+    recovered = [c for c in negative if c.recovered]
+    examples = sorted(recovered, key=lambda c: (-len(c.posts), c.id))[:3]
+    resolutions: dict[str, int] = {}
+    for case in cases:
+        if case.resolved_by:
+            resolutions[case.resolved_by] = resolutions.get(case.resolved_by, 0) + 1
     return CaseFigures(
-        cases=total, responded=len(waits), response_rate=len(waits) / total if total else None,
-        first_response_p50_min=_percentile(waits, 0.5), first_response_p90_min=_percentile(waits, 0.9),
-        resolved=len(resolved), resolution_rate=len(resolved) / total if total else None,
-        resolution_p50_min=_percentile(durations, 0.5),
-        first_contact_resolution_rate=(sum(c.first_contact_resolution for c in resolved) / total) if total else None,
-        customers=len({c.customer for c in cases}))
+        cases=len(cases), customers=len({c.customer for c in cases}), responded=len(answered),
+        response_rate=_share(len(answered), len(cases)),
+        first_response_p50_min=percentile(waits, 0.5), first_response_p90_min=percentile(waits, 0.9),
+        first_response_business_p50_min=percentile(working, 0.5),
+        first_response_business_p90_min=percentile(working, 0.9),
+        resolvable=len(resolvable), resolved=len(resolved), resolution_rate=_share(len(resolved), len(resolvable)),
+        resolution_p50_min=percentile(durations, 0.5), first_contact_resolutions=fcr,
+        first_contact_resolution_rate=_share(fcr, len(resolved)),
+        sla_due=len(sla), sla_breached=sum(sla), sla_breach_rate=_share(sum(sla), len(sla)),
+        began_negative=len(negative), recovered=len(recovered), recovery_share=_share(len(recovered), len(negative)),
+        recoveries=[Recovery(c.id, c.customer, c.customer_posts[0].text, c.customer_posts[-1].text,
+                             c.customer_posts[-1].sentiment, c.brand_replies) for c in examples],
+        resolved_by=resolutions)

@@ -1,7 +1,8 @@
-"""The customer's context beside a post: earlier posts, earlier replies, sentiment over time, the thread.
+"""The customer's context beside a post: its case's whole conversation, the customer's earlier cases with their
+outcomes, earlier posts and the brand's replies to them (through brandmon or natively), sentiment over time.
 
 It also records what a responder has seen of a thread (`mark_seen`), so a reply can be refused when the
-thread moved on after they opened it.
+thread (or its case) moved on after they opened it: a new post, or a reply from the brand in any app.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from core.storage import Database, insert_ignore
+from core.storage.case_tables import CasePostRow, CaseRow
 from core.storage.queue_tables import ThreadViewRow
 from core.storage.schema import ClassificationRow, MentionRow, ReplyRow, utcnow
+from monitor.queue.cases_context import (
+    ConversationPost,
+    EarlierCase,
+    conversation,
+    earlier_cases,
+    given_name,
+    native_replies_to,
+)
+from monitor.queue.cases_store import case_of_mention
 
 SENTIMENT_VALUE = {"negative": -1, "neutral": 0, "positive": 1}
 
@@ -78,6 +89,12 @@ class CustomerContext:
     #: (time, sentiment) of every scored post by this person, oldest first.
     sentiment_over_time: list[tuple[datetime, str]]
     sentiment_counts: dict[str, int] = field(default_factory=dict)
+    #: The post's case, its whole conversation (customer and brand interleaved) and the customer's earlier cases.
+    case: CaseRow | None = None
+    conversation: list[ConversationPost] = field(default_factory=list)
+    earlier_cases: list[EarlierCase] = field(default_factory=list)
+    #: The customer's first name where the network gives one (their display name), else None.
+    first_name: str | None = None
 
     @property
     def sentiment_trend(self) -> str:
@@ -118,8 +135,14 @@ def _replies(session: Session, condition: object, *, limit: int) -> list[Context
             for r in rows]
 
 
+def _native_replies(session: Session, mention: MentionRow, *, limit: int) -> list[ContextReply]:
+    """The brand's replies to this customer typed in the network's app, as replies (status "native")."""
+    return [ContextReply(0, row.mention_id or 0, row.author, text, "native", None, row.created_at, row.created_at)
+            for row, text in native_replies_to(session, mention.network, mention.author_handle, mention.brand)][:limit]
+
+
 def customer_context(db: Database, mention_id: int, *, limit: int = 20) -> CustomerContext:
-    """Return the thread, the person's earlier posts and replies to them, and their sentiment over time."""
+    """Return the case's conversation, the person's earlier cases, posts and replies, their sentiment over time."""
     with db.session() as session:
         mention = session.get(MentionRow, mention_id)
         if mention is None:
@@ -130,25 +153,41 @@ def customer_context(db: Database, mention_id: int, *, limit: int = 20) -> Custo
                          & (MentionRow.created_at <= mention.created_at),
                          current_id=mention.id, limit=limit, newest_first=True)
         replies = _replies(session, same_person | _thread_condition(mention), limit=limit)
+        replies = sorted(replies + _native_replies(session, mention, limit=limit),
+                         key=lambda r: r.created_at, reverse=True)[:limit]
         history = session.execute(
             select(MentionRow.created_at, ClassificationRow.sentiment)
             .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
             .where(same_person).order_by(MentionRow.created_at, MentionRow.id).limit(500)
         ).all()
+        case = case_of_mention(session, mention.id)
+        talk = (conversation(session, case.id, current_mention_id=mention.id, queue_item_id=case.queue_item_id)
+                if case is not None else [])
+        before = earlier_cases(session, case) if case is not None else []
     over_time = [(when, sentiment) for when, sentiment in history]
     return CustomerContext(thread=thread, earlier_posts=earlier, earlier_replies=replies,
                            sentiment_over_time=over_time,
-                           sentiment_counts=dict(Counter(sentiment for _, sentiment in over_time)))
+                           sentiment_counts=dict(Counter(sentiment for _, sentiment in over_time)),
+                           case=case, conversation=talk, earlier_cases=before,
+                           first_name=given_name(mention.author_name, mention.author_handle))
 
 
 def thread_state(session: Session, mention: MentionRow) -> ThreadState:
-    """Return the current state of the thread `mention` belongs to."""
+    """Return the current state of the thread (and case) `mention` belongs to: its newest post and its replies,
+    the brand's replies typed in the network's app included."""
     condition = _thread_condition(mention)
     newest = session.execute(select(func.max(MentionRow.id)).where(condition)).scalar()  # type: ignore[arg-type]
     replies = session.execute(
         select(func.count(ReplyRow.id)).join(MentionRow, MentionRow.id == ReplyRow.mention_id)
         .where(condition, ReplyRow.status != "failed")  # type: ignore[arg-type]
     ).scalar()
+    case = case_of_mention(session, mention.id)
+    if case is not None:
+        newest = max(int(newest or 0), int(session.scalar(
+            select(func.max(CasePostRow.mention_id)).where(CasePostRow.case_id == case.id)) or 0))
+        replies = int(replies or 0) + int(session.scalar(
+            select(func.count()).select_from(CasePostRow)
+            .where(CasePostRow.case_id == case.id, CasePostRow.via == "native")) or 0)
     return ThreadState(int(newest or mention.id), int(replies or 0))
 
 

@@ -1,4 +1,4 @@
-"""The reply queue: items ordered by urgency and SLA deadline, and the actions on them.
+"""The reply queue: one item per case, ordered by urgency and SLA deadline, and the actions on them.
 
 Every action (claim, status change, reclassification) writes one `audit_log` row in the same transaction as
 the change it records. Claims are atomic: on PostgreSQL the row is taken with `SELECT ... FOR UPDATE SKIP
@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from core.domain import QueueStatus
 from core.storage import Database
+from core.storage.language_tables import in_language
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import AuditRow, ClassificationRow, MentionRow, QueueItemRow, utcnow
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.queue.cases_sync import note_item_status
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +87,15 @@ def audit(
 
 def list_queue(
     db: Database, *, brand: str | None = None, statuses: tuple[str, ...] = OPEN_STATUSES, limit: int = 100,
-    claimed_by: str | None = None,
+    claimed_by: str | None = None, language: str | None = None,
 ) -> list[QueueEntry]:
-    """Return queue items, most urgent level first, then earliest first-response deadline."""
+    """Return queue items, most urgent level first, then earliest first-response deadline (`language`: its posts)."""
     rank = case(LEVEL_RANK, value=QueueItemRow.urgency_level, else_=len(LEVEL_RANK))
     query = (
         select(QueueItemRow, MentionRow, ClassificationRow)
         .join(MentionRow, MentionRow.id == QueueItemRow.mention_id)
         .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
-        .where(QueueItemRow.status.in_(statuses))
+        .where(QueueItemRow.status.in_(statuses), *in_language(language))
         .order_by(rank, QueueItemRow.first_response_due, QueueItemRow.id)
         .limit(limit)
     )
@@ -106,9 +108,10 @@ def list_queue(
 
 
 def count_queue(db: Database, *, brand: str | None = None, statuses: tuple[str, ...] = OPEN_STATUSES,
-                claimed_by: str | None = None) -> int:
+                claimed_by: str | None = None, language: str | None = None) -> int:
     """Return how many items `list_queue` would return with no limit."""
-    query = select(func.count()).select_from(QueueItemRow).where(QueueItemRow.status.in_(statuses))
+    query = select(func.count()).select_from(QueueItemRow).where(QueueItemRow.status.in_(statuses),
+                                                                 *in_language(language))
     if brand is not None:
         query = query.where(QueueItemRow.brand == brand)
     if claimed_by is not None:
@@ -298,6 +301,7 @@ def set_status(
                 detail["overrode_claim_of"] = holder
             audit(session, actor=actor, action=_ACTION_FOR_STATUS[target.value], at=now, item_id=item_id,
                   mention_id=item.mention_id, detail=detail)
+            note_item_status(session, item_id, target.value, now=now)  # resolving the item resolves its case
             session.flush()
             return session.get(QueueItemRow, item_id, populate_existing=True)  # type: ignore[return-value]
     raise QueueConflict(f"item {item_id} kept changing while it was being updated; try again")

@@ -26,16 +26,19 @@ from core.settings import SavedReplySettings
 from core.storage import Database
 from core.storage.queue_tables import SavedReplyRow
 from core.storage.schema import MentionRow, OutboxRow, QueueItemRow, ReplyRow, utcnow
+from monitor.queue.cases_sync import record_brand_reply
 from monitor.queue.context import ThreadState, mark_seen, seen_state, thread_state
 from monitor.queue.items import QueueConflict, QueueError, audit
 from sources.base import FatalSourceError, RateLimited, ReplyNotSupported, Source, SourceError
+from sources.bluesky_text import MAX_GRAPHEMES as BLUESKY_MAX_GRAPHEMES
+from sources.bluesky_text import graphemes
 from sources.x_posts import X_MAX_WEIGHTED_CHARS, X_URL_WEIGHT, contains_url
 from sources.x_posts import weighted_length as x_weighted_length
 
 log = logging.getLogger(__name__)
 
-#: Characters a reply may use per network (X counts weighted characters, see `weighted_length`).
-LENGTH_LIMITS = {"x": X_MAX_WEIGHTED_CHARS, "reddit": 10_000}
+#: Characters a reply may use per network (X counts weighted characters, Bluesky graphemes: `weighted_length`).
+LENGTH_LIMITS = {"x": X_MAX_WEIGHTED_CHARS, "reddit": 10_000, "bluesky": BLUESKY_MAX_GRAPHEMES}
 #: X shortens every link to t.co, which counts as 23 characters whatever the URL's length (the X source's rule).
 X_URL_LENGTH = X_URL_WEIGHT
 _VARIABLE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
@@ -74,12 +77,18 @@ class SavedReply:
     name: str
     text: str
     origin: str  # "config" or "database"
+    #: The language of `text` when it is a per-language variant; None for the main text.
+    language: str | None = None
+    #: Every language the reply has a variant in.
+    languages: tuple[str, ...] = ()
 
 
 def weighted_length(text: str, network: str) -> int:
-    """Return the length the network counts; on X that is the X source's own counter (`x_weighted_length`)."""
+    """Return the length the network counts; on X and Bluesky that is the source's own counter."""
     if network == "x":
         return x_weighted_length(text)
+    if network == "bluesky":
+        return graphemes(text)
     return len(unicodedata.normalize("NFC", text))
 
 
@@ -99,7 +108,12 @@ def check_reply(text: str, network: str) -> ReplyCheck:
 
 
 def first_name(author_name: str, handle: str) -> str:
-    """Return the first word of a display name when it looks like a name, else the @handle."""
+    """Return the first word of a display name when it looks like a name, else the @handle.
+
+    A display name that is only the handle again ("essexpastyuk", "mike_r_88") is not a name.
+    """
+    if author_name.strip().lstrip("@").casefold() == handle.lstrip("@").casefold() or "_" in author_name:
+        return f"@{handle.lstrip('@')}"
     for word in author_name.split():
         letters = "".join(ch for ch in word if ch.isalpha() or ch in "-'")
         if letters and letters[0].isalpha():
@@ -155,11 +169,12 @@ def add_saved_reply(db: Database, *, name: str, text: str, actor: str, brand: st
 
 
 def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datetime | None = None,
-                seen: ThreadState | None = None) -> ReplyRow:
+                seen: ThreadState | None = None, translation: Mapping[str, Any] | None = None) -> ReplyRow:
     """Queue a public reply to an item through the outbox; refuse unless it can and should go out as it is.
 
     `seen` is the thread state the responder's form was rendered with; it must match as well as the last
-    state recorded for them by `mark_seen`.
+    state recorded for them by `mark_seen`. `translation`, for a reply translated into the customer's language
+    (`monitor.queue.translate`), goes into the audit row beside `text`: the text the responder wrote, and more.
     """
     now = now or utcnow()
     with db.session() as session:
@@ -214,7 +229,8 @@ def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datet
             now=now,
         )
         audit(session, actor=actor, action="reply_queued", at=now, item_id=item_id, mention_id=mention.id,
-              detail={"reply_id": reply.id, "outbox_id": reply.outbox_id, "text": text, "warnings": check.warnings})
+              detail={"reply_id": reply.id, "outbox_id": reply.outbox_id, "text": text, "warnings": check.warnings,
+                      **({"translation": dict(translation)} if translation else {})})
         return reply
 
 
@@ -349,6 +365,8 @@ class ReplyNotifier(Notifier):
                     item.status = "replied"
                 item.version += 1
                 item.updated_at = now
+            record_brand_reply(session, queue_item_id=reply.queue_item_id, mention_id=reply.mention_id,
+                               external_id=posted.external_id, author=reply.author, at=posted.posted_at, now=now)
             audit(session, actor=reply.author, action=action, at=now, item_id=reply.queue_item_id,
                   mention_id=reply.mention_id, detail={"reply_id": reply_id, "external_id": posted.external_id,
                                                        "url": posted.url})

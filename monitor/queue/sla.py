@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core.settings import SlaSettings
+from core.settings.cases import CaseSettings
+
+#: The longest span `business_minutes_between` walks day by day (ten years).
+_MAX_DAYS = 3660
 
 
 def add_business_minutes(start: datetime, minutes: int, sla: SlaSettings) -> datetime:
@@ -31,6 +36,38 @@ def add_business_minutes(start: datetime, minutes: int, sla: SlaSettings) -> dat
         next_day = current.date() + timedelta(days=1)
         current = datetime.combine(next_day, opens, zone)
     raise ValueError("sla.business_days has no working day")
+
+
+def business_minutes_between(start: datetime, end: datetime, *, hours: tuple[str, str], days: Sequence[int],
+                             timezone: str) -> float:
+    """Return how many minutes of [start, end) fall inside the working day (`hours` on `days`) of `timezone`."""
+    if end <= start:
+        return 0.0
+    zone = ZoneInfo(timezone)
+    opens, closes = (time.fromisoformat(t) for t in hours)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    if (last - day).days > _MAX_DAYS:
+        raise ValueError(f"{start.isoformat()} to {end.isoformat()} is longer than {_MAX_DAYS} days")
+    total = 0.0
+    while day <= last:
+        if day.weekday() in days:
+            begin = max(start, datetime.combine(day, opens, zone))
+            finish = min(end, datetime.combine(day, closes, zone))
+            if finish > begin:
+                total += (finish - begin).total_seconds() / 60
+        day += timedelta(days=1)
+    return total
+
+
+def business_clock(cases: CaseSettings, sla: SlaSettings) -> Callable[[datetime, datetime], float]:
+    """Return minutes-between counting only `cases.business_hours` (in `cases.timezone`, else `sla.timezone`)."""
+    zone = cases.timezone or sla.timezone
+
+    def minutes(start: datetime, end: datetime) -> float:
+        return business_minutes_between(start, end, hours=cases.business_hours, days=cases.business_days,
+                                        timezone=zone)
+
+    return minutes
 
 
 def deadlines(start: datetime, level: str, sla: SlaSettings) -> tuple[datetime, datetime]:

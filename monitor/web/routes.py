@@ -13,6 +13,7 @@ from sqlalchemy import select
 from core.storage.queue_tables import ROLES
 from core.storage.schema import ReplyRow
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from monitor.queue.cases_store import cases_by_item
 from monitor.queue.context import ThreadState, current_thread_state, customer_context, mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
@@ -83,7 +84,10 @@ def queue_page(request: Request, user: CurrentUser, view: str = "open",
     entries = list_queue(context.db, statuses=VIEWS[view], brand=brand or None, limit=200,
                          claimed_by=user.username if view == "mine" else None)
     rows = [(entry, _sla(entry.item, now, context.settings.queue.breach_warning_min)) for entry in entries]
-    return render(request, "queue.html", user=user, rows=rows, view=view, views=list(VIEWS), brand=brand or "")
+    with context.db.session() as session:
+        cases = cases_by_item(session, [entry.item.id for entry in entries])
+    return render(request, "queue.html", user=user, rows=rows, view=view, views=list(VIEWS), brand=brand or "",
+                  cases=cases)
 
 
 def _sla(item: object, now: object, warning_min: int) -> object:

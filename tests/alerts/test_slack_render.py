@@ -149,3 +149,21 @@ def test_every_payload_type_has_a_renderer() -> None:
     assert {"alert", "incident", "spike", "digest"} <= set(RENDERERS)
     assert RENDERERS["digest"] == "alerts.slack_digest:summary_blocks"
     assert incident_blocks is not None
+
+
+def test_a_case_message_shows_its_count_status_and_the_brands_latest_reply_escaped() -> None:
+    case = {"id": 17, "status": "replied", "customer": "sam", "posts": 3, "brand_replies": 2, "resolved_by": None,
+            "opened_at": "2026-11-19T08:00:00+00:00", "first_response_at": "2026-11-19T08:04:00+00:00",
+            "last_brand": {"author": "KestrelMobile", "via": "native", "at": "2026-11-19T08:30:00+00:00",
+                           "text": HOSTILE}}
+    for render_payload in (payload(case=case), payload(case=case, compact=True)):
+        _, blocks = alert_blocks(render_payload)
+        assert not block_problems(blocks)
+        shown = message_as_text({"blocks": blocks})
+        assert "replied, waiting for the customer · case #17: 3 posts from @sam, 2 brand replies" in shown
+        assert "*Last brand reply* by @KestrelMobile in the network's app" in shown
+        for forged in ("<!channel>", "<https://evil.example|", "<@U024BE7LH>", "\u202e"):
+            assert forged not in all_text(blocks)
+    done = {**case, "status": "resolved", "resolved_by": "customer", "last_brand": None}
+    shown = message_as_text({"blocks": alert_blocks(payload(case=done))[1]})
+    assert "resolved (the customer confirmed)" in shown and "Last brand reply" not in shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,10 @@ from monitor.digest.build import build_digest
 from monitor.digest.job import slack_payload
 from monitor.digest.render import duration, pct, render_html
 from monitor.digest.weeks import parse_week
+from monitor.pipeline.route import route_pending
+from tests.support.alerts import Post, store
 from tests.support.digest import BRAND, NOW, RIVAL, Rows, day, hand_week
+from tests.support.settings import make_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -99,3 +103,28 @@ def test_page_opens_in_headless_chromium_and_shows_the_hostile_name_as_text(page
     assert dialogs == []
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     assert (tmp_path / "digest.png").stat().st_size > 50_000
+
+
+def test_the_case_figures_and_recovery_examples_are_on_the_page_escaped(sqlite_db: Database,
+                                                                        tmp_path: Path) -> None:
+    settings = make_settings(slack={"enabled": False})
+    start = day(1, 9)
+    store(sqlite_db, [
+        Post("@KestrelMobile <script>alert(5)</script> charged twice \u202eevil", at=start, handle="jo",
+             external_id="c1", category="billing"),
+        Post("Sorry! Refunded.", at=start + timedelta(minutes=30), handle="KestrelMobile", external_id="c2",
+             parent_id="c1", raw={"from_brand": True}, sentiment="neutral", complaint=False),
+        Post("@KestrelMobile <b>all sorted</b>, thank you", at=start + timedelta(minutes=40), handle="jo",
+             external_id="c3", parent_id="c2", sentiment="positive", complaint=False)])
+    route_pending(sqlite_db, settings, now=NOW)
+    digest = build_digest(sqlite_db, brand=BRAND, week=parse_week("2026-W47"), now=NOW, theme_embedder="tfidf")
+    cases = digest.cases
+    assert cases is not None and (cases.cases, cases.responded, cases.first_response_p50_min) == (1, 1, 30)
+    assert (cases.recovered, cases.began_negative, cases.first_contact_resolutions) == (1, 1, 1)
+    page = render_html(digest)
+    assert "Cases: conversations with customers" in page and "Recovered: case #" in page
+    assert "<script>alert(5)" not in page and "&lt;script&gt;alert(5)&lt;/script&gt;" in page
+    assert "&lt;b&gt;all sorted&lt;/b&gt;" in page and "\u202e" not in page
+    assert "1 of 1 customer conversations answered" in page
+    payload = slack_payload(digest, report_path=tmp_path / "r.html", report_url=None)
+    assert payload["response"]["basis"] == "cases" and payload["response"]["p50_min"] == 30

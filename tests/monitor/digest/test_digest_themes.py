@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,3 +69,17 @@ def test_minilm_plumbing_embeds_to_unit_vectors(tmp_path: Path) -> None:
     assert vectors.shape == (3, 32)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert embed_texts([], model=str(folder)).shape[0] == 0
+
+
+def test_themes_count_cases_and_customers_not_posts() -> None:
+    # one customer's three posts about their Echo are one case; five customers' billing complaints are five
+    texts = ["my echo will not connect", "echo still not connecting to wifi", "echo dead again, no wifi"]
+    echo = [dataclasses.replace(post(20 + i, text), author_handle="echo_fan") for i, text in enumerate(texts)]
+    current = [post(i, text) for i, text in enumerate(BILLING[:5])] + echo
+    stop = stop_words(["Kestrel Mobile"])
+    embedder = build_embedder("tfidf", stop=stop)[0]
+    (theme,) = find_themes(current, None, embedder=embedder, stop=stop, max_themes=1,
+                           case_of={20: 900, 21: 900, 22: 900})
+    assert (theme.size, theme.customers, theme.posts) == (6, 6, 8)
+    (alone,) = find_themes(current, None, embedder=embedder, stop=stop, max_themes=1)
+    assert (alone.size, alone.customers, alone.posts) == (8, 6, 8)  # without cases each post counts

@@ -1,4 +1,8 @@
-"""Cases (issue 13): grouping posts into one case per customer conversation, brand posts from replay, migration."""
+"""Cases (issue 13): one case per customer conversation, kept live by the router; its one item; the migration.
+
+The state of a case is folded from its posts (`fold`, pure); the router keeps the stored cases, their one queue
+item and their one Slack message current as posts arrive (tests/monitor/pipeline/test_cases_live.py for Slack).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import select
 
@@ -13,52 +18,280 @@ from core.settings import Settings
 from core.settings.brands import BrandSettings
 from core.storage import Database
 from core.storage.case_tables import CasePostRow, CaseRow
-from monitor.queue.cases import Post, build_cases, case_figures, post_from_mention
+from core.storage.schema import AlertRow, AuditRow, QueueItemRow, ReplyRow
+from monitor.pipeline.deliver import Deliverer
+from monitor.pipeline.route import route_pending
+from monitor.pipeline.sweep import purge_mentions
+from monitor.queue.cases import CaseRecord, Post, case_figures, fold, is_thanks
+from monitor.queue.context import mark_seen
+from monitor.queue.items import claim, set_status
+from monitor.queue.replies import ReplyNotifier, queue_reply
+from monitor.queue.sla import business_minutes_between, deadlines
 from sources.replay import ReplaySource
-from tests.support.queue import post, seed
+from tests.support.alerts import Post as Stored
+from tests.support.alerts import store
+from tests.support.queue import NOW, PostingSource, post, seed
 from tests.support.settings import make_settings
 
 T0 = datetime(2017, 10, 31, 9, 0, tzinfo=UTC)
+BRANDS = [{"name": "Kestrel Mobile", "query": "kestrel", "handles": {"x": ["KestrelHelp", "KestrelMobile"]},
+           "competitors": ["Orbital Telecom"]},
+          {"name": "Orbital Telecom", "query": "orbital", "own": False}]
 
 
 def _p(post_id: str, minutes: float, text: str = "@AmazonHelp my parcel never came", *, author: str = "jo",
-       parent: str | None = None, brand: bool = False) -> Post:
+       parent: str | None = None, brand: bool = False, sentiment: str | None = None) -> Post:
     return Post(id=post_id, author="AmazonHelp" if brand else author, at=T0 + timedelta(minutes=minutes),
-                text=text, parent_id=parent, from_brand=brand)
+                text=text, parent_id=parent, from_brand=brand, sentiment=sentiment)
 
 
-def test_a_thread_with_follow_ups_and_brand_replies_is_one_case() -> None:
+# -- the fold: a case's state from its posts ------------------------------------------------------------------
+
+def test_a_thread_with_follow_ups_and_brand_replies_folds_to_one_resolved_case() -> None:
     posts = [_p("1", 0), _p("2", 12, "Sorry Jo, DM us", parent="1", brand=True), _p("3", 20, "sent", parent="2"),
              _p("4", 31, "Refund issued", parent="3", brand=True), _p("5", 40, "thanks!", parent="4")]
-    (case,) = build_cases(posts)
-    assert [p.id for p in case.posts] == ["1", "2", "3", "4", "5"]
-    assert case.first_response == timedelta(minutes=12)
-    assert case.resolved_by == "customer" and case.brand_replies == 2
-    assert not case.first_contact_resolution
+    state = fold(list(reversed(posts)), auto_resolve_h=72, now=T0 + timedelta(hours=1))  # any order
+    assert (state.status, state.resolved_by, state.resolved_at) == ("resolved", "customer", T0 + timedelta(minutes=40))
+    assert state.first_response_at == T0 + timedelta(minutes=12)
+    assert (state.post_count, state.brand_reply_count, state.last_brand_at) == (3, 2, T0 + timedelta(minutes=31))
 
 
-def test_a_new_thread_within_the_merge_window_joins_the_open_case_and_reopens_it() -> None:
-    posts = [_p("1", 0), _p("2", 5, "done", parent="1", brand=True), _p("3", 8, "thank you", parent="2"),
-             _p("9", 60 * 20, "@AmazonHelp it broke again")]
-    (case,) = build_cases(posts, merge_window_h=24)
-    assert case.resolved_at is None and case.waiting_on_brand and case.threads == {"1", "9"}
-    assert len(build_cases(posts, merge_window_h=1)) == 2
+def test_silence_after_the_brand_resolves_and_a_new_post_reopens() -> None:
+    answered = [_p("1", 0), _p("2", 5, "Try a restart", parent="1", brand=True)]
+    quiet = fold(answered, auto_resolve_h=2, now=T0 + timedelta(hours=3))
+    assert (quiet.status, quiet.resolved_by, quiet.resolved_at) == ("resolved", "silence", T0 + timedelta(minutes=125))
+    assert fold(answered, auto_resolve_h=2, now=T0 + timedelta(hours=1)).status == "replied"
+    again = fold([*answered, _p("3", 60 * 5, "it broke again")], auto_resolve_h=2, now=T0 + timedelta(hours=6))
+    assert (again.status, again.resolved_at) == ("open", None)
 
 
-def test_silence_after_a_brand_reply_resolves_and_no_reply_stays_open() -> None:
-    posts = [_p("1", 0), _p("2", 5, "Try a restart", parent="1", brand=True), _p("7", 1, author="amy")]
-    cases = build_cases(posts, auto_resolve_h=2, now=T0 + timedelta(hours=3))
-    jo, amy = sorted(cases, key=lambda c: c.customer != "jo")
-    assert jo.resolved_by == "silence" and jo.resolved_at == T0 + timedelta(minutes=5, hours=2)
-    assert jo.first_contact_resolution
-    assert amy.resolved_at is None and amy.first_response is None
-    figures = case_figures(cases)
-    assert figures.response_rate == 0.5 and figures.first_response_p50_min == 5.0 and figures.customers == 2
+def test_thanks_reads_as_thanks_only_when_it_is() -> None:
+    assert is_thanks("that worked, thank you!") and is_thanks("Sorted now, cheers")
+    assert not is_thanks("thanks for nothing") and not is_thanks("still broken, thanks")
+    assert not is_thanks("thanks a lot, now it is worse", "negative")
+    thanked_first = fold([_p("1", 0, "@Kestrel thanks for the upgrade!")], auto_resolve_h=72, now=T0)
+    assert thanked_first.status == "open"  # no brand reply yet: a thank-you to answer, not a resolution
 
 
-def test_a_brand_reply_to_nothing_known_is_ignored() -> None:
-    assert build_cases([_p("2", 5, "hello", parent="404", brand=True)]) == []
+def test_a_persons_resolution_stands_until_the_customer_posts_again() -> None:
+    posts = [_p("1", 0)]
+    by_ana = ("responder", T0 + timedelta(minutes=5))
+    kept = fold(posts, auto_resolve_h=72, now=T0, kept=by_ana)
+    assert (kept.status, kept.resolved_by) == ("resolved", "responder")
+    later = fold([*posts, _p("2", 10, "hello?")], auto_resolve_h=72, now=T0, kept=by_ana)
+    assert later.status == "open"
+    dismissed = fold([*posts, _p("2", 10, "hello?")], auto_resolve_h=72, now=T0,
+                     kept=("not_relevant", T0 + timedelta(minutes=5)))
+    assert (dismissed.status, dismissed.resolved_by) == ("resolved", "not_relevant")
 
+
+def test_business_minutes_count_only_the_working_day() -> None:
+    friday_late = datetime(2026, 11, 20, 16, 30, tzinfo=UTC)
+    monday = datetime(2026, 11, 23, 9, 45, tzinfo=UTC)
+    hours = ("09:00", "17:00")
+    assert business_minutes_between(friday_late, monday, hours=hours, days=[0, 1, 2, 3, 4], timezone="UTC") == 75
+    assert business_minutes_between(monday, friday_late, hours=hours, days=[0, 1, 2, 3, 4], timezone="UTC") == 0
+    london_summer = datetime(2026, 7, 1, 7, 30, tzinfo=UTC)  # 08:30 in London
+    assert business_minutes_between(london_summer, london_summer + timedelta(hours=2), hours=hours,
+                                    days=[2], timezone="Europe/London") == 90
+
+
+def test_case_figures_over_stored_style_records() -> None:
+    def record(case_id: int, posts: list[Post], **kw: object) -> CaseRecord:
+        state = fold(posts, auto_resolve_h=2, now=T0 + timedelta(hours=10))
+        return CaseRecord(id=case_id, customer=posts[0].author, opened_at=state.opened_at, status=state.status,
+                          first_response_at=state.first_response_at, resolved_at=state.resolved_at,
+                          resolved_by=state.resolved_by, posts=tuple(sorted(posts, key=lambda p: p.at)),
+                          **kw)  # type: ignore[arg-type]
+
+    due = T0 + timedelta(minutes=30)
+    jo = record(1, [_p("1", 0, sentiment="negative"), _p("2", 5, "restart it", parent="1", brand=True),
+                    _p("3", 9, "that worked, thanks", parent="2", sentiment="positive")],
+                kind="respond", needs_response_at=T0, first_response_due=due)
+    amy = record(2, [_p("7", 1, author="amy", sentiment="negative")], kind="respond", needs_response_at=T0,
+                 first_response_due=due)
+    fan = record(3, [_p("8", 2, "love it", author="fan", sentiment="positive"),
+                     _p("9", 120, "you're welcome", parent="8", brand=True)], kind="thank",
+                 needs_response_at=T0, first_response_due=due)
+    figures = case_figures([jo, amy, fan], now=T0 + timedelta(hours=10),
+                           business_minutes=lambda start, end: (end - start).total_seconds() / 60 / 2)
+    assert (figures.cases, figures.customers, figures.responded) == (3, 3, 2)
+    assert figures.response_rate == pytest.approx(2 / 3)
+    assert (figures.first_response_p50_min, figures.first_response_business_p50_min) == (61.5, 30.75)
+    assert (figures.resolved, figures.first_contact_resolutions) == (2, 2)  # one reply each: thanks, then quiet
+    assert (figures.sla_due, figures.sla_breached) == (2, 1)  # amy breached; the thank-you item never does
+    assert (figures.began_negative, figures.recovered, figures.recovery_share) == (2, 1, 0.5)
+    assert [r.case_id for r in figures.recoveries] == [1] and figures.resolved_by == {"customer": 1, "silence": 1}
+
+
+# -- kept live by the router ----------------------------------------------------------------------------------
+
+def _settings(**overrides: object) -> Settings:
+    return make_settings(brands=BRANDS, slack={"enabled": False}, **overrides)
+
+
+def _cases(db: Database) -> list[CaseRow]:
+    with db.session() as session:
+        return list(session.scalars(select(CaseRow).order_by(CaseRow.id)).all())
+
+
+def _items(db: Database) -> list[QueueItemRow]:
+    with db.session() as session:
+        return list(session.scalars(select(QueueItemRow).order_by(QueueItemRow.id)).all())
+
+
+def _route(db: Database, settings: Settings, posts: list[Stored], now: datetime) -> None:
+    store(db, posts)
+    route_pending(db, settings, now=now)
+
+
+BRAND_POST = {"handle": "KestrelMobile", "sentiment": "neutral", "complaint": False, "urgency": 0.1,
+              "category": "none", "level": "low"}
+NEUTRAL = {"sentiment": "neutral", "complaint": False, "urgency": 0.1, "category": "none", "level": "low"}
+
+
+def test_one_customers_thread_with_native_replies_is_one_case_and_one_item(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    thread = [Stored("@KestrelMobile my parcel never came", at=at, handle="jo", external_id="1"),
+              Stored("Sorry Jo, can you DM us the order?", at=at + timedelta(minutes=12), external_id="2",
+                     parent_id="1", raw={"from_brand": True}, **BRAND_POST),  # type: ignore[arg-type]
+              Stored("@KestrelMobile I upgraded. It didn't work.", at=at + timedelta(minutes=20), handle="jo",
+                     external_id="3", parent_id="2", **NEUTRAL),  # type: ignore[arg-type]
+              Stored("@jo Which version?", at=at + timedelta(minutes=25), external_id="4", parent_id="3",
+                     **BRAND_POST),  # type: ignore[arg-type]  # a brand account, not marked from_brand
+              Stored("@KestrelMobile iOS 11.0.3", at=at + timedelta(minutes=30), handle="jo", external_id="5",
+                     parent_id="4", **NEUTRAL)]  # type: ignore[arg-type]
+    states = []
+    for i, one in enumerate(thread):
+        _route(db, settings, [one], one.at + timedelta(minutes=1))
+        states.append((_cases(db)[0].status, _items(db)[0].status))
+        if i == 2:  # the follow-up put the answered item back to "new", its SLA counted from the follow-up
+            (item,) = _items(db)
+            assert item.first_response_at is None
+            assert item.first_response_due == deadlines(one.at, "high", settings.sla)[0]  # the case's level
+    assert states == [("open", "new"), ("replied", "replied"), ("open", "new"), ("replied", "replied"),
+                      ("open", "new")]
+    (case,) = _cases(db)
+    assert (case.post_count, case.brand_reply_count, case.customer_handle) == (3, 2, "jo")
+    assert case.first_response_at == at + timedelta(minutes=12) and len(_items(db)) == 1
+    with db.session() as session:
+        via = sorted(session.scalars(select(CasePostRow.via).where(CasePostRow.from_brand)).all())
+        actions = session.scalars(select(AuditRow.action).order_by(AuditRow.id)).all()
+    assert via == ["native", "native"]
+    assert actions == ["queued", "marked_replied", "case_follow_up", "marked_replied", "case_follow_up"]
+
+
+def test_a_native_reply_read_hours_late_still_moves_the_item_to_replied(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    _route(db, settings, [Stored("@KestrelMobile no signal", at=at, handle="jo", external_id="1")], at)
+    late = at + timedelta(hours=3)  # the brand's own posts are polled less often than mentions
+    _route(db, settings, [Stored("Sorry Jo, on it", at=at + timedelta(minutes=5), external_id="2", parent_id="1",
+                                 raw={"from_brand": True}, **BRAND_POST)], late)  # type: ignore[arg-type]
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, item.status, item.first_response_at) == ("replied", "replied", at + timedelta(minutes=5))
+
+
+def test_a_native_reply_read_before_the_post_it_answers_is_taken_into_its_case(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    reply = Stored("Sorry Jo, on it", at=at + timedelta(minutes=5), external_id="2", parent_id="1",
+                   raw={"from_brand": True}, **BRAND_POST)  # type: ignore[arg-type]
+    _route(db, settings, [reply], at + timedelta(minutes=6))  # the post it answers is not stored yet
+    assert _cases(db) == []
+    _route(db, settings, [Stored("@KestrelMobile no signal", at=at, handle="jo", external_id="1")],
+           at + timedelta(minutes=7))
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, case.brand_reply_count, item.status) == ("replied", 1, "replied")
+
+
+def test_thanks_resolves_silence_resolves_and_a_new_thread_in_the_window_reopens(db: Database) -> None:
+    settings, at = _settings(cases={"auto_resolve_h": 2}), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    _route(db, settings, [Stored("@KestrelMobile no signal", at=at, handle="jo", external_id="1")], at)
+    _route(db, settings, [Stored("Fixed now?", at=at + timedelta(minutes=5), external_id="2", parent_id="1",
+                                 raw={"from_brand": True}, **BRAND_POST)], at)  # type: ignore[arg-type]
+    _route(db, settings, [Stored("@KestrelMobile yes, that worked, thanks!", at=at + timedelta(minutes=9),
+                                 handle="jo", external_id="3", parent_id="2", sentiment="positive", complaint=False)],
+           at + timedelta(minutes=10))
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, case.resolved_by, item.status) == ("resolved", "customer", "resolved")
+    later = at + timedelta(hours=20)
+    _route(db, settings, [Stored("@KestrelMobile no signal again today", at=later, handle="jo", external_id="9")],
+           later)
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, item.status, case.post_count) == ("open", "new", 3)  # same case, same item, reopened
+    _route(db, settings, [Stored("Sorry, checking", at=later + timedelta(minutes=3), external_id="10",
+                                 parent_id="9", raw={"from_brand": True}, **BRAND_POST)],  # type: ignore[arg-type]
+           later + timedelta(minutes=4))
+    route_pending(db, settings, now=later + timedelta(hours=3))  # two hours of silence after the brand's word
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, case.resolved_by, item.status) == ("resolved", "silence", "resolved")
+    assert case.resolved_at == later + timedelta(minutes=3, hours=2)
+    far = later + timedelta(days=3)
+    _route(db, settings, [Stored("@KestrelMobile new phone, new problem", at=far, handle="jo", external_id="20")],
+           far)
+    assert len(_cases(db)) == 2 and len(_items(db)) == 2  # past the merge window: a new case
+
+
+def test_each_customer_answering_a_brand_broadcast_is_their_own_case(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    _route(db, settings, [
+        Stored("Costume day! Come in dressed up", at=at, external_id="81", raw={"from_brand": True},
+               **BRAND_POST),  # type: ignore[arg-type]
+        Stored("@KestrelMobile is it extra with a phone case?", at=at + timedelta(minutes=1), handle="amy",
+               external_id="82", parent_id="81"),
+        Stored("@KestrelMobile my kid loved it", at=at + timedelta(minutes=2), handle="bob", external_id="83",
+               parent_id="81", sentiment="positive", complaint=False),
+        Stored("Nope! Same price", at=at + timedelta(minutes=3), external_id="84", parent_id="82",
+               raw={"from_brand": True}, **BRAND_POST),  # type: ignore[arg-type]
+        Stored("@KestrelMobile great, thanks", at=at + timedelta(minutes=4), handle="amy", external_id="85",
+               parent_id="84", sentiment="positive", complaint=False)], at + timedelta(minutes=5))
+    amy, bob = _cases(db)
+    assert (amy.customer_handle, amy.post_count, amy.brand_reply_count, amy.status) == ("amy", 2, 1, "resolved")
+    assert (bob.customer_handle, bob.post_count, bob.status) == ("bob", 1, "open")
+
+
+def test_a_thread_read_out_of_order_lands_in_one_case(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    store(db, [Stored("@KestrelMobile still nothing", at=at + timedelta(minutes=20), handle="jo", external_id="3",
+                      parent_id="2"),
+               Stored("On it", at=at + timedelta(minutes=10), external_id="2", parent_id="1",
+                      raw={"from_brand": True}, **BRAND_POST),  # type: ignore[arg-type]
+               Stored("@KestrelMobile my bill is wrong", at=at, handle="jo", external_id="1")])
+    route_pending(db, settings, now=at + timedelta(minutes=21), batch_size=1)  # each reply waits for its post
+    (case,) = _cases(db)
+    assert (case.post_count, case.brand_reply_count, case.status) == (2, 1, "open")
+    assert case.first_response_at == at + timedelta(minutes=10) and case.opened_at == at
+
+
+def test_a_neutral_follow_up_is_never_dropped_and_competitors_get_no_case(db: Database) -> None:
+    settings, at = _settings(), datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    _route(db, settings, [Stored("@KestrelMobile where is my order", at=at, handle="jo", external_id="1"),
+                          Stored("ok", at=at + timedelta(minutes=2), handle="jo", external_id="2", parent_id="1",
+                                 **NEUTRAL),  # type: ignore[arg-type]
+                          Stored("orbital is down", at=at, handle="zed", external_id="50", brand="Orbital Telecom")],
+           at + timedelta(minutes=3))
+    (case,) = _cases(db)
+    assert case.post_count == 2 and len(_items(db)) == 1
+
+
+def test_resolving_the_item_resolves_the_case_and_reopening_reopens_it(db: Database) -> None:
+    settings = _settings()
+    seeded = seed(db, settings, [post("1", handle="jo")])
+    item_id = seeded["1"][1]
+    assert item_id is not None
+    set_status(db, item_id, "resolved", "ana")
+    (case,) = _cases(db)
+    assert (case.status, case.resolved_by) == ("resolved", "responder")
+    set_status(db, item_id, "new", "ana")
+    (case,) = _cases(db)
+    assert (case.status, case.resolved_by) == ("open", None)
+    set_status(db, item_id, "not_relevant", "ana")
+    seed(db, settings, [post("2", "@KestrelMobile hello??", handle="jo", parent_id="1", minutes_ago=1)])
+    (case,), (item,) = _cases(db), _items(db)
+    assert (case.status, case.resolved_by, case.post_count, item.status) == ("resolved", "not_relevant", 2,
+                                                                             "not_relevant")
+
+
+# -- brand posts from replay; settings; the migration ---------------------------------------------------------
 
 def test_replay_reads_the_brands_own_rows_only_when_asked(tmp_path: Path) -> None:
     path = tmp_path / "posts.jsonl"
@@ -69,8 +302,7 @@ def test_replay_reads_the_brands_own_rows_only_when_asked(tmp_path: Path) -> Non
     plain = ReplaySource(name="r", brand="Kestrel", options={"path": str(path)}).poll(None)
     assert [m.external_id for m in plain.mentions] == ["1"]
     both = ReplaySource(name="r", brand="Kestrel", options={"path": str(path), "brand_posts": True}).poll(None)
-    (case,) = build_cases([post_from_mention(m) for m in both.mentions])
-    assert case.first_response == timedelta(minutes=5)
+    assert [(m.external_id, bool(m.raw.get("from_brand"))) for m in both.mentions] == [("1", False), ("2", True)]
 
 
 def test_replay_keeps_only_this_brands_csv_replies(tmp_path: Path) -> None:
@@ -85,22 +317,30 @@ def test_replay_keeps_only_this_brands_csv_replies(tmp_path: Path) -> None:
     assert [(m.external_id, bool(m.raw.get("from_brand"))) for m in batch.mentions] == [("1", False), ("2", True)]
 
 
-def test_handles_take_a_string_or_a_list() -> None:
+def test_handles_take_a_string_or_a_list_and_case_settings_are_checked() -> None:
     brand = BrandSettings(name="Apple", query="apple", handles={"x": ["AppleSupport", "Apple"], "reddit": "apple"})
     assert brand.handles == {"x": "AppleSupport", "reddit": "apple"}
     assert brand.accounts("x") == ["AppleSupport", "Apple"] and brand.accounts("reddit") == ["apple"]
-    assert Settings(brands=[{"name": "A", "query": "a", "handles": {"x": ["A1", "A2"]}}]).cases.merge_window_h == 24
+    settings = Settings(brands=[{"name": "A", "query": "a", "handles": {"x": ["A1", "A2"]}}])
+    assert settings.cases.merge_window_h == 24 and settings.cases.business_hours == ("09:00", "17:00")
+    for bad in ({"business_hours": ["17:00", "09:00"]}, {"business_days": [7]}, {"timezone": "Mars/Base"}):
+        with pytest.raises(ValueError):
+            Settings(brands=[{"name": "A", "query": "a"}], cases=bad)
 
 
-def test_the_migration_turns_existing_queue_items_into_cases(db: Database) -> None:
+def test_the_migrations_turn_existing_queue_items_into_cases(db: Database) -> None:
     ids = seed(db, make_settings(), [post("m1", handle="jo"), post("m2", "@KestrelMobile still down?", handle="amy")])
+    jo_mention, jo_item = ids["m1"]
+    assert jo_item is not None
     with db.session() as session:
+        session.add(ReplyRow(queue_item_id=jo_item, mention_id=jo_mention, author="ana", text="Sorry Jo",
+                             status="posted", external_id="r-1", created_at=NOW, posted_at=NOW + timedelta(minutes=3)))
         session.query(CasePostRow).delete()
         session.query(CaseRow).delete()
     config = db._alembic_config()
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004_queue")  # takes 0008_cases (and 0006) off, keeping the queue items
+        command.downgrade(config, "0004_queue")  # takes 0009, 0008_cases (and 0006) off, keeping the queue items
         command.upgrade(config, "heads")
     with db.session() as session:
         cases = session.scalars(select(CaseRow).order_by(CaseRow.id)).all()
@@ -108,5 +348,55 @@ def test_the_migration_turns_existing_queue_items_into_cases(db: Database) -> No
         queued = {item for _, item in ids.values() if item is not None}
         assert {c.queue_item_id for c in cases} == queued
         assert {c.customer_handle for c in cases} <= {"jo", "amy"} and all(c.status == "open" for c in cases)
-        assert {p.external_id for p in posts} == {e for e, (_, item) in ids.items() if item is not None}
+        assert {p.external_id for p in posts} == {e for e, (_, item) in ids.items() if item is not None} | {"r-1"}
+        customer_posts = [p for p in posts if not p.from_brand]
+        assert all(p.thread_key == p.external_id for p in customer_posts)  # filled in by 0009_live_cases
+        assert all(c.needs_response_at == c.opened_at and c.first_response_due is not None for c in cases)
+        (reply,) = [p for p in posts if p.from_brand]  # the reply posted through brandmon is the brand's post
+        assert (reply.external_id, reply.via, reply.thread_key, reply.parent_external_id) == ("r-1", "brandmon",
+                                                                                               "m1", "m1")
+        jo = next(c for c in cases if c.queue_item_id == jo_item)
+        assert jo.last_brand_at == NOW + timedelta(minutes=3)
+        alerted = session.scalar(select(AlertRow.outbox_id).where(AlertRow.mention_id == jo_mention))
+        assert alerted is not None and jo.outbox_id == alerted  # the case's Slack message
     assert db.is_current()
+
+
+# -- replies through brandmon; posts deleted on their network ------------------------------------------------
+
+def test_a_reply_posted_through_brandmon_is_the_brands_post_in_the_case_once(db: Database) -> None:
+    settings = _settings()
+    mention_id, item_id = seed(db, settings, [post("100", conversation_id="100")])["100"]
+    assert item_id is not None
+    claim(db, item_id, "ana", now=NOW)
+    mark_seen(db, item_id, mention_id, "ana", now=NOW)
+    source = PostingSource()
+    queue_reply(db, item_id, "ana", "Sorry Jo, engineers are on it", now=NOW)
+    Deliverer(db, {"reply": ReplyNotifier(db, {source.name: source}, clock=lambda: NOW)}, messages_per_second=1000,
+              clock=lambda: NOW).deliver_due()
+    (case,) = _cases(db)
+    assert (case.status, case.brand_reply_count, case.first_response_at) == ("replied", 1, NOW + timedelta(minutes=1))
+    with db.session() as session:
+        (brand_post,) = session.scalars(select(CasePostRow).where(CasePostRow.from_brand)).all()
+    assert (brand_post.via, brand_post.author, brand_post.external_id) == ("brandmon", "ana", "9001")
+    # the source reads the brand's own posts: the same reply comes back and is linked, not counted twice
+    seed(db, settings, [post("9001", "Sorry Jo, engineers are on it", handle="KestrelMobile", parent_id="100",
+                             minutes_ago=-1, raw={"from_brand": True})])
+    (case,) = _cases(db)
+    assert case.brand_reply_count == 1
+    with db.session() as session:
+        linked = session.scalars(select(CasePostRow).where(CasePostRow.from_brand)).one()
+    assert linked.via == "brandmon" and linked.mention_id is not None
+
+
+def test_a_post_deleted_on_its_network_leaves_its_case(db: Database) -> None:
+    settings = _settings()
+    seeded = seed(db, settings, [post("1", handle="jo"), post("2", "@KestrelMobile and again", handle="jo",
+                                                              parent_id="1", minutes_ago=2)])
+    with db.session() as session:
+        purge_mentions(session, [seeded["2"][0]], now=datetime.now(UTC))
+    (case,) = _cases(db)
+    assert case.post_count == 1
+    with db.session() as session:
+        purge_mentions(session, [seeded["1"][0]], now=datetime.now(UTC))
+    assert _cases(db) == []

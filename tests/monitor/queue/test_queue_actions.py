@@ -106,9 +106,11 @@ def test_status_changes_are_validated(db: Database, item: tuple[int, int]) -> No
 
 def test_the_queue_lists_open_items_most_urgent_first(db: Database) -> None:
     settings = make_settings()
-    seeded = seed(db, settings, [post("1", minutes_ago=50), post("2", minutes_ago=10), post("3", minutes_ago=30)],
+    # three customers, three cases; a customer's second post is their case's, not a new item (README, "Cases")
+    seeded = seed(db, settings, [post("1", minutes_ago=50, handle="ann"), post("2", minutes_ago=10, handle="bo"),
+                                 post("3", minutes_ago=30, handle="cy"), post("4", minutes_ago=5, handle="ann")],
                   {"1": Labels(level="normal", urgency_score=0.3), "2": Labels(level="critical", urgency_score=0.9),
-                   "3": Labels(level="critical", urgency_score=0.8)})
+                   "3": Labels(level="critical", urgency_score=0.8), "4": Labels(level="normal", urgency_score=0.3)})
     order = [entry.mention.external_id for entry in list_queue(db)]
     assert order == ["3", "2", "1"]
     claim(db, seeded["3"][1] or 0, "ana", now=NOW)

@@ -1,11 +1,15 @@
-"""Customer context beside a post, and SLA breach warnings on business hours."""
+"""Customer context beside a post (its case's conversation, earlier cases), and SLA warnings on business hours."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from core.domain import ReplyPath
 from core.storage import Database
-from monitor.queue.context import customer_context, mark_seen
+from core.storage.schema import MentionRow
+from monitor.queue.context import current_thread_state, customer_context, mark_seen
 from monitor.queue.items import item_url
 from monitor.queue.sla import deadlines, sla_status
 from tests.support.queue import NOW, Labels, post, seed
@@ -71,3 +75,37 @@ def test_sla_status_warns_before_the_deadline_and_flags_breaches() -> None:
 def test_item_links_for_slack_point_at_the_web_page() -> None:
     assert item_url("https://care.example.com/", 42) == "https://care.example.com/items/42"
     assert item_url(None, 42) is None and item_url("javascript:alert(1)", 42) is None
+
+
+def test_context_shows_the_whole_conversation_earlier_cases_and_the_first_name(db: Database) -> None:
+    settings = make_settings()
+    ten_days = 60 * 24 * 10
+    brand = {"handle": "KestrelMobile", "raw": {"from_brand": True}}
+    seed(db, settings, [
+        post("e1", "@KestrelMobile my bill is wrong", minutes_ago=ten_days),
+        post("e2", "Sorry Jo, refunded", parent_id="e1", minutes_ago=ten_days - 5, **brand),  # type: ignore[arg-type]
+        post("e3", "@KestrelMobile thanks!", parent_id="e2", minutes_ago=ten_days - 9),
+        post("1", "@KestrelMobile no signal in Leeds", minutes_ago=30),
+        post("2", "Which postcode, Jo?", parent_id="1", minutes_ago=20, **brand),  # type: ignore[arg-type]
+        post("3", "@KestrelMobile LS1", parent_id="2", minutes_ago=10, reply_path=ReplyPath.API),
+    ], {"e3": Labels(sentiment="positive", complaint=False), "3": Labels(sentiment="neutral", complaint=False)})
+    with db.session() as session:
+        current = session.scalar(select(MentionRow.id).where(MentionRow.external_id == "1"))
+    assert current is not None
+    context = customer_context(db, current)
+    assert [(p.author, p.from_brand, p.via, p.text) for p in context.conversation] == [
+        ("jo_bloggs", False, None, "@KestrelMobile no signal in Leeds"),
+        ("KestrelMobile", True, "native", "Which postcode, Jo?"),
+        ("jo_bloggs", False, None, "@KestrelMobile LS1")]
+    assert context.conversation[0].is_current and context.first_name == "Jo"
+    (earlier,) = context.earlier_cases
+    assert earlier.outcome == "resolved: the customer confirmed after our reply"
+    assert (earlier.first_text, earlier.posts, earlier.brand_replies) == ("@KestrelMobile my bill is wrong", 2, 1)
+    assert [(r.text, r.status) for r in context.earlier_replies] == [("Which postcode, Jo?", "native"),
+                                                                     ("Sorry Jo, refunded", "native")]
+    # a reply typed in the network's app while a responder reads changes what they must have seen
+    assert context.case is not None and context.case.queue_item_id is not None
+    seen = mark_seen(db, context.case.queue_item_id, current, "ana", now=NOW)
+    seed(db, settings, [post("4", "Engineers are on it", parent_id="3", minutes_ago=1, **brand)])  # type: ignore[arg-type]
+    changed = current_thread_state(db, current).differences(seen)
+    assert changed == "new posts arrived in the thread and 1 reply was added"
