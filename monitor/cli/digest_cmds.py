@@ -77,7 +77,7 @@ def digest(config_path: Path | None, database_url: str | None, brand: str | None
         except KeyError:
             fail(f"--brand: {brand!r} is not configured in {config_path}; known: "
                  f"{', '.join(b.name for b in settings.brands)}")
-        brand_words = list(configured.handles.values())
+        brand_words = [h for n in configured.handles for h in configured.accounts(n)]
         rivals = list(competitors) or list(configured.competitors)
     else:
         present = stored_brands(db, week.start, week.end)
@@ -89,7 +89,9 @@ def digest(config_path: Path | None, database_url: str | None, brand: str | None
         rivals = list(competitors) or [name for name in present if name != brand]
     channel = None if no_slack else options.slack_channel
     result = make_digest(db, brand=brand, week=week, now=now, options=options, competitors=rivals,
-                         brand_words=brand_words, out=out, slack_channel=channel)
+                         brand_words=brand_words, out=out, slack_channel=channel,
+                         cases=settings.cases if settings is not None else None,
+                         sla=settings.sla if settings is not None else None)
     d = result.digest
     click.echo(f"brandmon digest: {for_terminal(brand)} {week.label}: {d.volume.total} mentions, "
                f"{d.complaints} complaints in {len(d.themes)} themes, {len(d.competitors)} competitors")

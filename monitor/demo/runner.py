@@ -226,7 +226,8 @@ def _digests(settings: Settings, db: Database, network: DemoNetwork, end: dateti
             result = make_digest(db, brand=brand.name, week=week, now=end, options=settings.digest,
                                  competitors=brand.competitors,
                                  brand_words=[h for n in brand.handles for h in brand.accounts(n)],
-                                 slack_channel=settings.digest.slack_channel, cases=settings.cases)
+                                 slack_channel=settings.digest.slack_channel, cases=settings.cases,
+                                 sla=settings.sla)
             written.append(result.html_path)
     return written
 

@@ -248,13 +248,14 @@ def response(items: Sequence[QueueRecord], *, now: datetime) -> Response:
     """Compute first-response percentiles, SLA breach rate and resolution rate as of `now`.
 
     An item counts toward the breach rate once its first-response deadline has passed (or it was answered);
-    it breached if it was answered after the deadline or not by `now`. Items marked not relevant are left
-    out of the resolution rate.
+    it breached if it was answered after the deadline or not by `now`. Items marked not relevant need no
+    response: they are left out of the breach rate and the resolution rate.
     """
     answered = [item for item in items if item.first_response_at is not None]
     minutes = sorted(_minutes(item.first_response_at, item.posted_at) for item in answered
                      if item.first_response_at is not None)
-    due = [item for item in items if item.first_response_at is not None or item.first_response_due <= now]
+    due = [item for item in items if item.status != "not_relevant"
+           and (item.first_response_at is not None or item.first_response_due <= now)]
     breached = [item for item in due if _breached(item, now)]
     resolvable = [item for item in items if item.status != "not_relevant"]
     resolved = [item for item in resolvable if item.resolved_at is not None or item.status == "resolved"]

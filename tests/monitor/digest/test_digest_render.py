@@ -43,7 +43,7 @@ def test_page_is_self_contained_and_escapes_every_untrusted_string(page_html: st
     assert not re.search(r"""(src|href)=["']?(https?:)?//(?!x\.com/u/status/)""", page_html)
     assert page_html.count("data:image/svg+xml;base64,") >= 5
     assert "Content-Security-Policy" in page_html and "default-src 'none'" in page_html
-    for figure in ("2026-W47", "70.6%", "29.4%", "30m", "1h 16m", "33%", "Thu 19 Nov 09:00–10:00"):
+    for figure in ("2026-W47", "70.6%", "29.4%", "30m", "1h 16m", "40%", "Thu 19 Nov 09:00–10:00"):
         assert figure in page_html, figure
 
 
@@ -62,7 +62,7 @@ def test_slack_summary_escapes_and_carries_the_figures(sqlite_db: Database, tmp_
     text = "\n".join(str(block) for block in blocks)
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "<https://evil.example" not in text
     assert "<https://intra.example/d/r.html|Open the full report>" in text
-    assert "11 (+38% vs last week)" in text and "40%" in text and "30m / 1h 16m" in text and "33%" in text
+    assert "11 (+38% vs last week)" in text and "40%" in text and "30m / 1h 16m" in text and "2 of 5" in text
     assert fallback.startswith("Weekly digest Kestrel Mobile 2026-W47: 11 mentions, 40% negative")
     payload["report_url"] = None
     assert "r.html`" in str(summary_blocks(payload)[1][-1])
