@@ -9,6 +9,28 @@ from pydantic import Field, field_validator, model_validator
 from core.settings.base import _Model
 
 
+class CategorySettings(_Model):
+    """A category of the brand's own, learned at start from its description and examples (no network)."""
+
+    #: Letters, digits, "_" or "-"; a built-in name (billing, outage, ...) replaces that category for the brand.
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = Field(min_length=1, max_length=1000)
+    #: Posts of the kind, as customers write them: 5 to 20.
+    examples: list[str] = Field(min_length=5, max_length=20)
+    #: How urgent the category is on its own, 0 to 1 (safety is 1.0, billing 0.6, other 0.3).
+    weight: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("examples")
+    @classmethod
+    def _examples_have_text(cls, value: list[str]) -> list[str]:
+        for i, example in enumerate(value):
+            if not example.strip():
+                raise ValueError(f"examples[{i}] is empty")
+        if len({e.strip().casefold() for e in value}) != len(value):
+            raise ValueError("examples repeat; give 5 to 20 different posts")
+        return value
+
+
 class BrandSettings(_Model):
     """A brand to watch: its boolean query, its own accounts, its competitors, its urgent phrases."""
 
@@ -25,6 +47,12 @@ class BrandSettings(_Model):
     #: A competitor is tracked for share of voice only: no alerts, no queue.
     own: bool = True
     urgency_keywords: dict[str, list[str]] = Field(default_factory=dict)
+    #: The language the brand's team writes in (ISO 639-1): saved replies fall back to it, translations go to it.
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
+    #: The brand's own web domains (kestrel.example): links there are never scam bait.
+    domains: list[str] = Field(default_factory=list)
+    #: The brand's own categories, learned on the encoder at start (README, "Categories").
+    categories: list[CategorySettings] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -57,6 +85,15 @@ class BrandSettings(_Model):
         parse_query(value)  # a QueryError is a ValueError: "unbalanced parenthesis at column 14"
         return value
 
+    @model_validator(mode="after")
+    def _category_names_unique(self) -> BrandSettings:
+        seen: set[str] = set()
+        for i, category in enumerate(self.categories):
+            if category.name.casefold() in seen:
+                raise ValueError(f"categories[{i}].name: duplicate category {category.name!r}")
+            seen.add(category.name.casefold())
+        return self
+
 class SourceSettings(_Model):
     """One poller: which network, for which brand, how often."""
 
@@ -73,3 +110,6 @@ class ClassifierSettings(_Model):
     kind: str = "transformer"
     options: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(default=64, gt=0)
+    #: Folder for what brandmon learns from the team: `brandmon train --corrections` keeps each brand's heads
+    #: in heads/ under it, and the classifier loads them from there.
+    data_dir: str = "brandmon-data"
