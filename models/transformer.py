@@ -16,6 +16,7 @@ import torch
 from models import ModelUnavailable
 from models.base import SENTIMENTS, Classifier, Post, Scores
 from models.categories import BrandCategories, pick_category
+from models.corrections import BrandHeadTable, load_brand_heads
 from models.encoder import (
     BUILTIN,
     BUILTIN_LABEL,
@@ -29,7 +30,7 @@ from models.encoder import (
     resolve_model,
 )
 from models.extra_heads import BUILTIN_EXTRA_HEADS, ExtraHeads, ExtraMeta, load_extra_heads, score_extra
-from models.heads import BUILTIN_HEADS, HeadsUnavailable, load_heads
+from models.heads import BUILTIN_HEADS, HeadsMeta, HeadsUnavailable, TriageHeads, load_heads
 from models.language import detect_language
 from models.memory import release_freed_memory_promptly, trim
 from models.network import TriageNet, calibrated, token_shares
@@ -65,6 +66,7 @@ class TransformerClassifier(Classifier):
         brand_categories: Mapping[str, Sequence[Any]] | None = None,
         max_length: int | None = None,
         compact_memory: bool = False,
+        brand_heads: Mapping[str, str | Path] | None = None,
     ) -> None:
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         if precision not in PRECISIONS:
@@ -129,6 +131,12 @@ class TransformerClassifier(Classifier):
             if model_categories
             else None
         )
+        self._brand_heads = BrandHeadTable()
+        for brand, path in (brand_heads or {}).items():
+            try:
+                self.use_brand_heads(brand, load_brand_heads(Path(path), encoder=meta.encoder, hidden_size=width)[0])
+            except HeadsUnavailable as exc:
+                raise ModelUnavailable(str(exc)) from exc
         if compact_memory:
             trim()
 
@@ -143,6 +151,8 @@ class TransformerClassifier(Classifier):
         if self._extra_meta is not None:
             parts.append(f"irony and needs-a-reply heads {self._extra_meta.version}")
         parts.append("categories from the encoder" if self._categories is not None else "keyword categories")
+        if self._brand_heads:
+            parts.append(f"heads from corrections for {len(self._brand_heads)} brand(s)")
         return f"{self.name} ({'; '.join(parts)})"
 
     def use_extra_heads(self, heads: ExtraHeads | None, meta: ExtraMeta | None) -> None:
@@ -150,6 +160,26 @@ class TransformerClassifier(Classifier):
         if (heads is None) != (meta is None):
             raise ValueError("give the extra heads and their metadata together")
         self._extra, self._extra_meta = heads, meta
+
+    @property
+    def heads_meta(self) -> HeadsMeta:
+        """Return the record of the shipped heads file (encoder, version, temperatures, complaint threshold)."""
+        return self._meta
+
+    @property
+    def shipped_heads(self) -> TriageHeads:
+        """Return the heads every brand without heads of its own is scored with."""
+        return self._net.heads
+
+    def brand_heads(self, brand: str) -> TriageHeads | None:
+        """Return the sentiment and complaint heads learned from `brand`'s corrections, None where it has none."""
+        return self._brand_heads.get(brand)
+
+    def use_brand_heads(self, brand: str, heads: TriageHeads | None) -> None:
+        """Score `brand`'s sentiment and complaint with `heads` from now on (None: with the shipped heads)."""
+        if heads is not None and heads.sentiment.in_features != hidden_size(self._net.encoder):
+            raise ValueError(f"heads for {brand!r} are {heads.sentiment.in_features} wide, the encoder is not")
+        self._brand_heads.set(brand, heads)
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Return the pooled vector every head reads for each text, (n, hidden), from the same encoder pass.
@@ -219,6 +249,8 @@ class TransformerClassifier(Classifier):
         )
         result = self._net(encoded["input_ids"], encoded["attention_mask"])
         shares = token_shares(result, self._net.heads)
+        if self._brand_heads:  # brands whose corrections taught them their own sentiment and complaint heads
+            result, shares = self._brand_heads.apply([p.brand for p in posts], result, shares)
         probs = calibrated(result, self._meta.temperature)
         extra = None if self._extra is None or self._extra_meta is None else score_extra(
             self._extra, self._extra_meta, result

@@ -23,6 +23,8 @@ class RouteRule(_Model):
     complaint: bool | None = None
     urgency_categories: list[str] | None = None
     min_urgency: float = Field(default=0.0, ge=0, le=1)
+    #: The alert precision this route needs on labelled data: `brandmon calibrate` sets `min_urgency` to reach it.
+    min_precision: float | None = Field(default=None, gt=0, le=1)
     min_followers: int | None = Field(default=None, ge=0)
     verified_only: bool = False
     languages: list[str] | None = None
@@ -110,6 +112,9 @@ class SlackSettings(_Model):
     max_age_min: int = Field(default=60, gt=0)
     #: With `base_url: loopback`, the JSON Lines file that keeps each message shown, for `brandmon alerts log`.
     loopback_log: str = "slack-loopback.jsonl"
+    #: Channel for posts flagged as scams or impostors (README, "Scams and impostors"); unset: the first route
+    #: of the post's brand gets them, marked as a suspected impersonation.
+    security_channel: str | None = Field(default=None, min_length=1, max_length=200)
     #: Signed interactivity requests older than this are refused as replays.
     signature_max_age_s: int = Field(default=300, gt=0)
     spikes: SpikeSettings = SpikeSettings()

@@ -19,8 +19,12 @@ COMMAND_MODULES = (
     "monitor.cli.backfill_cmds",
     "monitor.cli.sources_cmds",
     "monitor.cli.model_cmds",
+    "monitor.cli.evaluate_cmds",
+    "monitor.cli.calibrate_cmds",
+    "monitor.cli.corrections_cmds",
     "monitor.cli.alert_cmds",
     "monitor.cli.queue_cmds",
+    "monitor.cli.language_cmds",
     "monitor.cli.digest_cmds",
     "monitor.cli.bench_cmds",
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alerts import build_channel
 from alerts.base import Notifier
@@ -28,13 +28,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: Classifiers that read categories from the encoder and take per-brand heads learned from corrections.
+ENCODER_KINDS = frozenset({"transformer", "multilingual"})
+
+
 def build_classifier(settings: Settings) -> Classifier:
-    """Build the configured classifier with the brands' urgency phrases on top of the model."""
+    """Build the configured classifier with the brands' urgency phrases, categories and learned heads on top."""
     from models import load_classifier
     from models.urgency import UrgencyRules
 
     urgency = UrgencyRules(per_brand={b.name: b.urgency_keywords for b in settings.brands if b.urgency_keywords})
-    return load_classifier(settings.classifier.kind, urgency=urgency, **settings.classifier.options)
+    return load_classifier(settings.classifier.kind, urgency=urgency, **learned_options(settings))
+
+
+def learned_options(settings: Settings) -> dict[str, Any]:
+    """Return the classifier options with the brands' own categories and their correction heads added.
+
+    Brands that define `categories` turn on `model_categories` (categories read from the encoder, for every brand;
+    their keywords stay as overrides); heads that `brandmon train --corrections` saved for a brand are loaded for it.
+    """
+    options = dict(settings.classifier.options)
+    own = {b.name: [c.model_dump() for c in b.categories] for b in settings.brands if b.categories}
+    if settings.classifier.kind not in ENCODER_KINDS:
+        if own:
+            log.warning("brands %s define categories, which the %s classifier cannot learn; they are ignored",
+                        ", ".join(sorted(own)), settings.classifier.kind)
+        return options
+    if own:
+        options.setdefault("model_categories", True)
+        options["brand_categories"] = {**dict(options.get("brand_categories") or {}), **own}
+    from models.corrections import brand_heads_file
+
+    saved = {b.name: path for b in settings.brands
+             if (path := brand_heads_file(settings.classifier.data_dir, b.name)).is_file()}
+    if saved:
+        options["brand_heads"] = {**dict(options.get("brand_heads") or {}), **saved}
+    return options
 
 
 def build_sources(settings: Settings, *, secrets: Secrets | None = None) -> tuple[dict[str, Source], dict[str, str]]:
@@ -170,4 +199,4 @@ def _query_matchers(settings: Settings) -> QueryMatchers | None:
     return {brand.name: compile_matcher(brand.query) for brand in settings.brands}
 
 
-__all__ = ["Pipeline", "PollOutcome", "build_classifier", "build_notifiers", "build_sources"]
+__all__ = ["Pipeline", "PollOutcome", "build_classifier", "build_notifiers", "build_sources", "learned_options"]

@@ -1,0 +1,127 @@
+"""`brandmon train --corrections [-c CONFIG] [--brand B]`: learn per-brand heads from the team's corrections.
+
+It extends the model command `brandmon train` (monitor/cli/model_cmds.py), which trains on the benchmarks. The
+corrections are the labelled examples the reply queue stores when someone reclassifies a post.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from monitor.cli.common import config_options, fail, load
+from monitor.cli.extend import extend_command
+
+CORRECTIONS_HELP = (
+    "With --corrections: fit each own brand's sentiment and complaint heads on the corrections stored in the "
+    "database of -c CONFIG, check them on held-out corrections, and save them under classifier.data_dir (heads/) "
+    "only when the classifier scores at least as well with them; exits 1 when a brand's new heads score worse, or "
+    "too few corrections are stored (README, \"Learning from corrections\")."
+)
+
+
+def load_corrections(db: Any, brand: str) -> list[Any]:
+    """Return the brand's stored corrections, the latest one per post."""
+    from sqlalchemy import select
+
+    from core.storage.queue_tables import LabelledExampleRow
+    from models.corrections import Correction
+
+    with db.session() as session:
+        rows = session.execute(select(LabelledExampleRow).where(LabelledExampleRow.brand == brand)
+                               .order_by(LabelledExampleRow.id)).scalars().all()
+    latest: dict[Any, Any] = {}
+    for row in rows:
+        latest[row.mention_id if row.mention_id is not None else f"example-{row.id}"] = row
+    return [Correction(id=row.id, text=row.text, sentiment=row.sentiment, complaint=bool(row.complaint),
+                       language=row.language) for row in sorted(latest.values(), key=lambda r: r.id)]
+
+
+def _figures(figures: dict[str, float]) -> str:
+    return (f"{figures['score']:.3f} (sentiment macro-F1 {figures['sentiment_macro_f1']:.3f}, "
+            f"complaint macro-F1 {figures['complaint_macro_f1']:.3f})")
+
+
+def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+    from models import ModelUnavailable
+    from models.corrections import brand_heads_file, save_brand_heads, train_from_corrections
+    from models.transformer import TransformerClassifier
+    from monitor.pipeline import build_classifier
+
+    settings, db = load(ours["config_path"], ours["database_url"])
+    named: tuple[str, ...] = ours["brand"]
+    known = {b.name for b in settings.brands}
+    for brand in named:
+        if brand not in known:
+            fail(f"--brand {brand!r} is not a configured brand ({', '.join(sorted(known))})")
+    brands = list(named) or [b.name for b in settings.brands if b.own]
+    try:
+        classifier = build_classifier(settings)
+    except ModelUnavailable as exc:
+        fail(str(exc))
+    if not isinstance(classifier, TransformerClassifier):
+        fail(f"classifier.kind is {settings.classifier.kind!r}: heads from corrections are fitted on the "
+             "transformer's encoder; set classifier.kind: transformer")
+        return
+    failed = trained = 0
+    for brand in brands:
+        corrections = load_corrections(db, brand)
+        try:
+            outcome = train_from_corrections(classifier, brand, corrections, holdout=ours["holdout"],
+                                             seed=theirs["seed"], anchor=ours["anchor"],
+                                             min_corrections=ours["min_corrections"])
+        except ValueError as exc:
+            click.echo(f"brandmon: {'error' if named else 'skipped'}: {exc}", err=True)
+            failed += bool(named)
+            continue
+        trained += 1
+        where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} corrections score "
+                 f"{_figures(outcome.after)} on {outcome.held_out} held-out corrections; the current model scores "
+                 f"{_figures(outcome.before)}")
+        if not outcome.accepted:
+            click.echo(f"brandmon: error: {where}: worse, so the current model is kept", err=True)
+            failed += 1
+            continue
+        path = brand_heads_file(settings.classifier.data_dir, brand)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_brand_heads(path, outcome.heads, outcome.meta)
+        click.echo(f"brandmon train: {where}; saved {path}, which the classifier loads for {brand}")
+    db.dispose()
+    if failed or not trained:
+        if not trained and not failed:
+            click.echo("brandmon: error: no brand has enough corrections to learn from", err=True)
+        raise SystemExit(1)
+
+
+_train.shared = ("seed",)  # type: ignore[attr-defined]
+
+
+def _config_params() -> list[click.Parameter]:
+    """Return -c/--config and --database-url as every command declares them (`config_options`)."""
+
+    def holder() -> None:
+        """Carry the options the decorators attach."""
+
+    # click's decorators collect their parameters on the function, last applied first
+    return list(reversed(getattr(config_options(holder), "__click_params__", [])))
+
+
+def _options() -> list[click.Parameter]:
+    return [
+        click.Option(["--corrections"], is_flag=True, help="Learn per-brand heads from the stored corrections."),
+        *_config_params(),
+        click.Option(["--brand"], multiple=True, help="Only this brand (repeatable); default: every own brand."),
+        click.Option(["--holdout"], type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.25,
+                     show_default=True, help="Share of the corrections held out to check the new heads."),
+        click.Option(["--min-corrections"], type=click.IntRange(min=6), default=20, show_default=True,
+                     help="Fewest corrections a brand needs before heads are fitted for it."),
+        click.Option(["--anchor"], type=click.FloatRange(min=0), default=0.1, show_default=True,
+                     help="Pull towards the current heads (L2 on the change of weights)."),
+    ]
+
+
+def register(main: click.Group) -> None:
+    """Give `brandmon train` its --corrections mode."""
+    if "train" in main.commands:
+        extend_command(main, "train", _options(), _train, active="corrections", help_extra=CORRECTIONS_HELP)

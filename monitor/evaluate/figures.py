@@ -1,0 +1,275 @@
+"""The figures of a replayed labelled stream: how well routing told the team what needs it, and only that.
+
+Which posts a route should alert on is read from the labels through the route's own conditions: its conditions on
+the post itself (brands, networks, followers, verified, languages) as they are, and its conditions on what the
+post says (sentiments, complaint, urgency categories) on the labels. A route that asks for none of the latter
+should alert on posts that need the team (`Labels.needs_action`). `min_urgency` is the route's score threshold,
+not a label: it is what `brandmon calibrate` chooses. Only own brands' customer posts should ever alert; a scam
+is never a care route's: it belongs to the security alert (`SECURITY_RULE`), measured against the `scam` label.
+
+Routes are tried in order and the first match wins unless a route says `keep_matching`: a post that an earlier
+such route alerted on cannot reach a later one, so it is left out of the later route's recall (`taken_earlier`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.settings import RouteRule, Settings
+from models.base import SENTIMENTS
+from models.metrics import classification_figures
+from monitor.evaluate.replay import PostResult, RouteRun
+
+#: The rule name the route step records scam and impostor alerts under (monitor/pipeline/route/security.py).
+SECURITY_RULE = "security"
+
+
+def route_truth(rule: RouteRule, post: PostResult) -> bool | None:
+    """Say whether `rule` should alert on `post` by its labels; None when the labels do not say."""
+    if not post.own or post.from_brand or post.labels.scam:
+        return False
+    if rule.brands is not None and post.brand not in rule.brands:
+        return False
+    if rule.networks is not None and post.network not in rule.networks:
+        return False
+    if rule.min_followers is not None and (post.followers or 0) < rule.min_followers:
+        return False
+    if rule.verified_only and not post.verified:
+        return False
+    if rule.languages is not None and (post.language or "und") not in rule.languages:
+        return False
+    labels = post.labels
+    checks: list[bool | None] = []
+    if rule.sentiments is not None:
+        checks.append(None if labels.sentiment is None else labels.sentiment in rule.sentiments)
+    if rule.complaint is not None:
+        checks.append(None if labels.complaint is None else labels.complaint == rule.complaint)
+    if rule.urgency_categories is not None:
+        checks.append(None if labels.category is None else labels.category in rule.urgency_categories)
+    if not checks:
+        checks.append(labels.needs_action())
+    if False in checks:
+        return False
+    return None if None in checks else True
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """True and false positives and negatives of one yes/no decision, and the posts the labels left out."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    unlabelled: int = 0
+    taken_earlier: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        """Return tp / (tp + fp), None with no positive decision."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        """Return tp / (tp + fn), None with no positive label."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> float | None:
+        """Return the harmonic mean of precision and recall."""
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counts and the rounded figures as JSON values."""
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "unlabelled": self.unlabelled,
+                "taken_earlier": self.taken_earlier, "precision": _round(self.precision),
+                "recall": _round(self.recall), "f1": _round(self.f1)}
+
+
+def count(pairs: Sequence[tuple[bool | None, bool]], *, taken: Sequence[bool] | None = None) -> Counts:
+    """Count (truth, decision) pairs; a pair whose `taken` is true and was missed counts as taken earlier."""
+    tp = fp = fn = tn = unlabelled = earlier = 0
+    for index, (truth, decided) in enumerate(pairs):
+        if truth is None:
+            unlabelled += 1
+        elif truth and not decided and taken is not None and taken[index]:
+            earlier += 1
+        elif truth and decided:
+            tp += 1
+        elif decided:
+            fp += 1
+        elif truth:
+            fn += 1
+        else:
+            tn += 1
+    return Counts(tp, fp, fn, tn, unlabelled, earlier)
+
+
+def route_counts(rules: Sequence[RouteRule], posts: Sequence[PostResult]) -> dict[str, Counts]:
+    """Return each route's counts: its alerts against what its conditions ask of the labels."""
+    out: dict[str, Counts] = {}
+    exclusive: set[str] = set()
+    for rule in rules:
+        pairs = [(route_truth(rule, post), rule.name in post.alerts) for post in posts]
+        out[rule.name] = count(pairs, taken=[bool(post.alerts & exclusive) for post in posts])
+        if not rule.keep_matching:
+            exclusive.add(rule.name)
+    return out
+
+
+def _customer(posts: Sequence[PostResult]) -> list[PostResult]:
+    return [p for p in posts if p.own and not p.from_brand]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFigures:
+    """Every figure `brandmon evaluate --stream` reports for one routing run."""
+
+    posts: int
+    own_posts: int
+    routes: dict[str, Counts]
+    any_alert: Counts
+    #: Posts whose alert was high or critical, and how many of those need no action.
+    high_alerts: Counts
+    category: dict[str, Any]
+    thank: Counts
+    respond: Counts
+    #: Security alerts (scams and impostors) against the `scam` labels.
+    security: Counts
+    slack_messages: int
+    messages_by_rule: dict[str, int]
+    model: dict[str, Any] = field(default_factory=dict)
+    #: Posts that should not be answered (scams, spam, news) that opened a respond or thank item.
+    wrongly_queued: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def messages_per_post(self) -> float:
+        """Return Slack messages queued per replayed post."""
+        return self.slack_messages / self.posts if self.posts else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return every figure as JSON values."""
+        return {
+            "posts": self.posts, "own_posts": self.own_posts,
+            "routes": {name: c.as_dict() for name, c in self.routes.items()},
+            "any_alert": self.any_alert.as_dict(), "high_or_critical_alerts": self.high_alerts.as_dict(),
+            "category": self.category, "thank": self.thank.as_dict(), "respond": self.respond.as_dict(),
+            "security": self.security.as_dict(),
+            "slack_messages": self.slack_messages, "slack_messages_per_post": round(self.messages_per_post, 4),
+            "messages_by_rule": self.messages_by_rule, "model": self.model, "wrongly_queued": self.wrongly_queued,
+        }
+
+
+def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
+    """Compute every figure of one routing run under `settings`."""
+    posts = run.posts
+    customers = _customer(posts)
+    high = [p for p in customers if p.alerts - {SECURITY_RULE} and p.level in ("high", "critical")]
+    return StreamFigures(
+        posts=len(posts),
+        own_posts=len(customers),
+        routes=route_counts(settings.slack.routes, posts),
+        any_alert=count([(p.labels.needs_action(), bool(p.alerts - {SECURITY_RULE})) for p in customers]),
+        high_alerts=count([(p.labels.needs_action(), True) for p in high]),
+        category=category_figures(posts),
+        thank=count([(p.labels.wants_thanks(), p.opened == "thank") for p in customers]),
+        respond=count([(p.labels.needs_action(), p.opened == "respond") for p in customers]),
+        security=count([(p.labels.scam, SECURITY_RULE in p.alerts) for p in customers]),
+        slack_messages=run.slack_messages,
+        messages_by_rule=dict(sorted(run.messages_by_rule.items())),
+        model=model_figures(posts),
+        wrongly_queued=_wrongly_queued(customers),
+    )
+
+
+def category_figures(posts: Sequence[PostResult]) -> dict[str, Any]:
+    """Return macro-F1 and accuracy of the stored urgency category on posts with a category label."""
+    pairs = [(p.labels.category, p.category) for p in posts if p.labels.category is not None]
+    if not pairs:
+        return {"n": 0, "macro_f1": None, "accuracy": None}
+    names = sorted({name for pair in pairs for name in pair})
+    figures = classification_figures([names.index(t) for t, _ in pairs], [names.index(p) for _, p in pairs], names)
+    return {"n": figures.n, "macro_f1": round(figures.macro_f1, 4), "accuracy": round(figures.accuracy, 4),
+            "per_class_recall": {k: round(v, 4) for k, v in figures.per_class_recall.items()
+                                 if any(t == k for t, _ in pairs)}}
+
+
+def model_figures(posts: Sequence[PostResult]) -> dict[str, Any]:
+    """Return the classifier's own figures on the stream: sentiment, complaint, and ironic posts read as complaints."""
+    out: dict[str, Any] = {}
+    sentiment = [(p.labels.sentiment, p.sentiment) for p in posts if p.labels.sentiment is not None]
+    if sentiment:
+        figures = classification_figures([SENTIMENTS.index(t) for t, _ in sentiment],
+                                         [SENTIMENTS.index(s) for _, s in sentiment], SENTIMENTS)
+        out["sentiment"] = {"n": figures.n, "macro_recall": round(figures.macro_recall, 4),
+                            "macro_f1": round(figures.macro_f1, 4)}
+    complaint = [(p.labels.complaint, p.complaint) for p in posts if p.labels.complaint is not None]
+    if complaint:
+        figures = classification_figures([int(bool(t)) for t, _ in complaint], [int(c) for _, c in complaint],
+                                         ("no", "yes"))
+        out["complaint"] = {"n": figures.n, "macro_f1": round(figures.macro_f1, 4),
+                            "recall": round(figures.per_class_recall["yes"], 4)}
+    ironic = [p for p in posts if p.labels.irony]
+    if ironic:
+        out["irony"] = {"n": len(ironic), "read_as_complaint": round(sum(p.complaint for p in ironic) / len(ironic), 4)}
+    return out
+
+
+def _wrongly_queued(customers: Sequence[PostResult]) -> dict[str, int]:
+    scams = [p for p in customers if p.labels.scam]
+    idle = [p for p in customers if p.labels.needs_reply == "none" and not p.labels.scam]
+    return {"scam_queued": sum(p.opened is not None for p in scams),
+            "no_action_queued_respond": sum(p.opened == "respond" for p in idle)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_figures(figures: StreamFigures, *, title: str) -> str:
+    """Return the figures as a plain-text table, one line per route, then the queue and Slack figures."""
+    lines = [title, f"{'route':<20} {'alerts':>6} {'precision':>9} {'recall':>6} {'F1':>6} {'unlabelled':>10}"]
+
+    def row(name: str, c: Counts) -> str:
+        return (f"{name:<20} {c.tp + c.fp:>6} {_cell(c.precision):>9} {_cell(c.recall):>6} {_cell(c.f1):>6} "
+                f"{c.unlabelled:>10}")
+
+    lines += [row(name, c) for name, c in figures.routes.items()]
+    lines.append(row("(any route)", figures.any_alert))
+    high = figures.high_alerts
+    lines.append(f"high or critical alerts: {high.tp + high.fp}, precision {_cell(high.precision)} "
+                 f"({high.fp} on posts that need no action)")
+    cat = figures.category
+    lines.append(f"category macro-F1: {_cell(cat['macro_f1'])} on {cat['n']} labelled posts "
+                 f"(accuracy {_cell(cat['accuracy'])})")
+    thank, respond = figures.thank, figures.respond
+    lines.append(f"thank-you list: {thank.tp + thank.fp} items, precision {_cell(thank.precision)}, "
+                 f"recall {_cell(thank.recall)}")
+    lines.append(f"respond queue: {respond.tp + respond.fp} items opened, precision {_cell(respond.precision)}, "
+                 f"recall {_cell(respond.recall)}; scams queued {figures.wrongly_queued['scam_queued']}, "
+                 f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}")
+    security = figures.security
+    lines.append(f"security alerts: {security.tp + security.fp}, precision {_cell(security.precision)}, "
+                 f"recall {_cell(security.recall)} of {security.tp + security.fn} scams")
+    lines.append(f"Slack messages per post: {figures.messages_per_post:.3f} ({figures.slack_messages} messages "
+                 f"for {figures.posts} posts)")
+    model = figures.model
+    parts = []
+    if "sentiment" in model:
+        parts.append(f"sentiment macro-recall {model['sentiment']['macro_recall']:.3f}")
+    if "complaint" in model:
+        parts.append(f"complaint macro-F1 {model['complaint']['macro_f1']:.3f}")
+    if "irony" in model:
+        parts.append(f"ironic posts read as complaints {model['irony']['read_as_complaint']:.3f}")
+    if parts:
+        lines.append("model on the stream: " + ", ".join(parts))
+    return "\n".join(lines)
