@@ -40,6 +40,7 @@ _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
 RENDERERS: dict[str, str] = {
     "alert": "alerts.slack_render:alert_blocks",
     "incident": "alerts.slack_render:incident_blocks",
+    "security": "alerts.slack_security:security_blocks",
     "spike": "alerts.slack_spike:spike_blocks",
     "digest": "alerts.slack_digest:summary_blocks",
 }

@@ -14,8 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from core.domain import Mention
+from typing import Protocol
 
 #: Digits and signs that stand in for letters in lookalike handles.
 _CONFUSABLES = str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
@@ -35,6 +34,19 @@ _SECRET_ASK = re.compile(
 #: Words too common to identify a brand on their own ("Kestrel Mobile" is identified by "kestrel").
 _GENERIC = {"mobile", "telecom", "wireless", "the", "inc", "ltd", "group", "bank", "energy", "support", "help",
             "company", "official", "store", "shop", "airlines", "air", "uk", "us"}
+
+
+class Post(Protocol):
+    """What the check reads of a post: a `Mention`, or a stored `MentionRow` while it is routed."""
+
+    @property
+    def author_handle(self) -> str: ...
+
+    @property
+    def author_name(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +92,7 @@ def _domain_is_brands(domain: str, domains: Iterable[str]) -> bool:
     return any(domain == own or domain.endswith("." + own) for own in (d.lower().strip(".") for d in domains))
 
 
-def check_scam(mention: Mention, *, brand_name: str, accounts: Iterable[str] = (),
+def check_scam(mention: Post, *, brand_name: str, accounts: Iterable[str] = (),
                domains: Iterable[str] = ()) -> ScamCheck:
     """Decide whether `mention` poses as the brand named `brand_name` and baits its customers.
 
@@ -115,4 +127,4 @@ def check_scam(mention: Mention, *, brand_name: str, accounts: Iterable[str] = (
     return ScamCheck(True, tuple(posing + baits))
 
 
-__all__ = ["ScamCheck", "brand_marks", "check_scam"]
+__all__ = ["Post", "ScamCheck", "brand_marks", "check_scam"]

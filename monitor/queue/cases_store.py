@@ -216,6 +216,15 @@ def case_of_item(session: Session, item_id: int) -> CaseRow | None:
     return session.scalar(select(CaseRow).where(CaseRow.queue_item_id == item_id))
 
 
+def latest_customer_post(session: Session, case: CaseRow) -> MentionRow | None:
+    """Return the case's newest stored post by its customer: the post a reply to the case answers."""
+    return session.scalar(
+        select(MentionRow).join(CasePostRow, CasePostRow.mention_id == MentionRow.id)
+        .where(CasePostRow.case_id == case.id, CasePostRow.from_brand.is_(False),
+               CasePostRow.author == case.customer_handle)
+        .order_by(CasePostRow.created_at.desc(), CasePostRow.id.desc()).limit(1))
+
+
 def case_of_mention(session: Session, mention_id: int) -> CaseRow | None:
     """Return the case a stored post is in, if any."""
     return session.scalar(select(CaseRow).join(CasePostRow, CasePostRow.case_id == CaseRow.id)

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from core.storage import Database, insert_ignore
 from core.storage.case_tables import CasePostRow, CaseRow
@@ -174,17 +174,31 @@ def customer_context(db: Database, mention_id: int, *, limit: int = 20) -> Custo
 
 def thread_state(session: Session, mention: MentionRow) -> ThreadState:
     """Return the current state of the thread (and case) `mention` belongs to: its newest post and its replies,
-    the brand's replies typed in the network's app included."""
+    the brand's replies typed in the network's app included.
+
+    A reply brandmon posted, read back from the network as the brand's post, changes nothing: it was counted
+    as a reply when it was queued.
+    """
     condition = _thread_condition(mention)
-    newest = session.execute(select(func.max(MentionRow.id)).where(condition)).scalar()  # type: ignore[arg-type]
-    replies = session.execute(
-        select(func.count(ReplyRow.id)).join(MentionRow, MentionRow.id == ReplyRow.mention_id)
-        .where(condition, ReplyRow.status != "failed")  # type: ignore[arg-type]
+    answered = aliased(MentionRow)
+    read_back = (select(ReplyRow.id).join(answered, answered.id == ReplyRow.mention_id)
+                 .where(ReplyRow.external_id == MentionRow.external_id, answered.network == MentionRow.network)
+                 .exists())
+    newest = session.execute(
+        select(func.max(MentionRow.id)).where(condition, ~read_back)  # type: ignore[arg-type]
     ).scalar()
     case = case_of_mention(session, mention.id)
+    in_case = (MentionRow.id.in_(select(CasePostRow.mention_id).where(CasePostRow.case_id == case.id))
+               if case is not None else false())
+    replies = session.execute(  # a reply to any post of the case: it answers the case's latest post
+        select(func.count(ReplyRow.id)).join(MentionRow, MentionRow.id == ReplyRow.mention_id)
+        .where(or_(condition, in_case), ReplyRow.status != "failed")  # type: ignore[arg-type]
+    ).scalar()
     if case is not None:
         newest = max(int(newest or 0), int(session.scalar(
-            select(func.max(CasePostRow.mention_id)).where(CasePostRow.case_id == case.id)) or 0))
+            select(func.max(CasePostRow.mention_id))
+            .where(CasePostRow.case_id == case.id, or_(CasePostRow.via.is_(None), CasePostRow.via != "brandmon"))
+        ) or 0))
         replies = int(replies or 0) + int(session.scalar(
             select(func.count()).select_from(CasePostRow)
             .where(CasePostRow.case_id == case.id, CasePostRow.via == "native")) or 0)

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,21 +25,15 @@ from core.settings import SavedReplySettings
 from core.storage import Database
 from core.storage.queue_tables import SavedReplyRow
 from core.storage.schema import MentionRow, OutboxRow, QueueItemRow, ReplyRow, utcnow
+from monitor.queue.cases_store import case_of_item, latest_customer_post
 from monitor.queue.cases_sync import record_brand_reply
 from monitor.queue.context import ThreadState, mark_seen, seen_state, thread_state
 from monitor.queue.items import QueueConflict, QueueError, audit
+from monitor.queue.reply_checks import LENGTH_LIMITS, X_URL_LENGTH, ReplyCheck, check_reply, weighted_length
 from sources.base import FatalSourceError, RateLimited, ReplyNotSupported, Source, SourceError
-from sources.bluesky_text import MAX_GRAPHEMES as BLUESKY_MAX_GRAPHEMES
-from sources.bluesky_text import graphemes
-from sources.x_posts import X_MAX_WEIGHTED_CHARS, X_URL_WEIGHT, contains_url
-from sources.x_posts import weighted_length as x_weighted_length
 
 log = logging.getLogger(__name__)
 
-#: Characters a reply may use per network (X counts weighted characters, Bluesky graphemes: `weighted_length`).
-LENGTH_LIMITS = {"x": X_MAX_WEIGHTED_CHARS, "reddit": 10_000, "bluesky": BLUESKY_MAX_GRAPHEMES}
-#: X shortens every link to t.co, which counts as 23 characters whatever the URL's length (the X source's rule).
-X_URL_LENGTH = X_URL_WEIGHT
 _VARIABLE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 VARIABLES = ("first_name", "name", "handle", "brand")
 DEFAULT_THANKS = "Thank you, {first_name}! We're so glad to hear it."
@@ -55,22 +48,6 @@ class ThreadChanged(QueueConflict):
 
 
 @dataclass(frozen=True, slots=True)
-class ReplyCheck:
-    """A draft checked against its network: weighted length, limit, blocking errors and warnings."""
-
-    network: str
-    length: int
-    limit: int | None
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Return True when nothing blocks sending."""
-        return not self.errors
-
-
-@dataclass(frozen=True, slots=True)
 class SavedReply:
     """A saved reply offered for a post."""
 
@@ -81,30 +58,6 @@ class SavedReply:
     language: str | None = None
     #: Every language the reply has a variant in.
     languages: tuple[str, ...] = ()
-
-
-def weighted_length(text: str, network: str) -> int:
-    """Return the length the network counts; on X and Bluesky that is the source's own counter."""
-    if network == "x":
-        return x_weighted_length(text)
-    if network == "bluesky":
-        return graphemes(text)
-    return len(unicodedata.normalize("NFC", text))
-
-
-def check_reply(text: str, network: str) -> ReplyCheck:
-    """Check a draft for `network`: empty, too long, and a link on X (it counts 23 and costs more)."""
-    limit = LENGTH_LIMITS.get(network)
-    length = weighted_length(text, network)
-    errors, warnings = [], []
-    if not text.strip():
-        errors.append("the reply is empty")
-    if limit is not None and length > limit:
-        errors.append(f"the reply is {length} characters as {network} counts them; the limit is {limit}")
-    if network == "x" and contains_url(text):
-        warnings.append(f"the reply has a link: X counts each link as {X_URL_LENGTH} characters, and posting a link "
-                        "costs more under the X API's pricing")
-    return ReplyCheck(network, length, limit, errors, warnings)
 
 
 def first_name(author_name: str, handle: str) -> str:
@@ -175,14 +128,18 @@ def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datet
     `seen` is the thread state the responder's form was rendered with; it must match as well as the last
     state recorded for them by `mark_seen`. `translation`, for a reply translated into the customer's language
     (`monitor.queue.translate`), goes into the audit row beside `text`: the text the responder wrote, and more.
+    The reply answers the case's latest post by its customer (the item's own post when it has no case), and
+    its row records that post (`replies.mention_id`).
     """
     now = now or utcnow()
     with db.session() as session:
         item = session.get(QueueItemRow, item_id)
         if item is None:
             raise ReplyRefused(f"no queue item {item_id}")
-        mention = session.get(MentionRow, item.mention_id)
-        assert mention is not None
+        item_mention = session.get(MentionRow, item.mention_id)
+        assert item_mention is not None
+        case = case_of_item(session, item_id)
+        mention = (latest_customer_post(session, case) if case is not None else None) or item_mention
         check = check_reply(text, mention.network)
         if not check.ok:
             raise ReplyRefused("; ".join(check.errors))
@@ -200,7 +157,7 @@ def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datet
                    OutboxRow.status.in_(("pending", "sending")))).scalar()
         if pending is not None:
             raise ReplyRefused(f"reply {pending} to this item is still on its way; wait for it to post")
-        current = thread_state(session, mention)
+        current = thread_state(session, item_mention)  # what the item's page showed (the case's whole thread)
         recorded = seen_state(session, item_id, actor)
         if recorded is None:
             raise ThreadChanged("open the item and read its thread before replying")
@@ -230,6 +187,7 @@ def queue_reply(db: Database, item_id: int, actor: str, text: str, *, now: datet
         )
         audit(session, actor=actor, action="reply_queued", at=now, item_id=item_id, mention_id=mention.id,
               detail={"reply_id": reply.id, "outbox_id": reply.outbox_id, "text": text, "warnings": check.warnings,
+                      "answers": mention.external_id,
                       **({"translation": dict(translation)} if translation else {})})
         return reply
 
@@ -393,6 +351,7 @@ def _result(reply: ReplyRow) -> dict[str, Any]:
             "posted_at": reply.posted_at.isoformat() if reply.posted_at else None}
 
 
-__all__ = ["ReplyCheck", "ReplyNotifier", "ReplyRefused", "SavedReply", "ThreadChanged", "add_saved_reply",
+__all__ = ["LENGTH_LIMITS", "X_URL_LENGTH", "ReplyCheck",
+           "ReplyNotifier", "ReplyRefused", "SavedReply", "ThreadChanged", "add_saved_reply",
            "check_reply", "idempotency_key", "mark_seen", "queue_reply", "render_saved_reply", "saved_replies",
            "weighted_length"]

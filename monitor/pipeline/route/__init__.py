@@ -3,7 +3,8 @@
 Every own-brand post goes into its case (README, "Cases"): a customer's post joins or opens one, the brand's own
 post joins the case of the post it answers. A case has one queue item and one Slack message; the first post
 that matches a routing rule tells Slack (opening an incident or joining one, `route/messages.py`), later posts
-of the case go into that message's thread and the message is kept current (`route/cases.py`).
+of the case go into that message's thread and the message is kept current (`route/cases.py`). A customer post
+that poses as the brand and baits its customers goes to the security route instead (`route/security.py`).
 
 A post is routed after the post it answers, when that one is stored and classified but not routed yet (a
 backfill reads a file in its own order): it waits for a later pass, so a thread is always routed in order.
@@ -27,6 +28,7 @@ from core.storage.schema import ClassificationRow, MentionRow, RoutingRow
 from monitor.pipeline.claim import Statement, claim_batches
 from monitor.pipeline.route.cases import refresh_cases, route_brand_post, route_customer_post
 from monitor.pipeline.route.messages import RouteBatch, alert_payload, refresh_incidents
+from monitor.pipeline.route.security import route_scam, scam_check
 from monitor.pipeline.sweep import resolve_quiet_cases
 from monitor.queue.cases_store import is_brand_post
 
@@ -112,6 +114,9 @@ def _route_one(batch: RouteBatch, mention: MentionRow, scores: ClassificationRow
         return {"skipped": "competitor brand: tracked for share of voice only"}
     if is_brand_post(mention, batch.accounts(mention.brand, mention.network)):
         return route_brand_post(batch, mention)
+    check = scam_check(batch, mention)
+    if check.flag:  # an impostor's bait is no customer conversation: the security route, never respond or thank
+        return route_scam(batch, mention, scores, check)
     return route_customer_post(batch, mention, scores)
 
 

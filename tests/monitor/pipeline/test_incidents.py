@@ -152,7 +152,8 @@ def test_a_dismissed_incident_absorbs_its_copies_quietly(sqlite_db: Database, sl
     settings = make_settings()
     clock = Clock(T0)
     wired = Wired(sqlite_db, settings, slack, clock)
-    spam = "get free kestrel data!!! click here kestrel-free-data.example/claim #free #data #kestrel"
+    # a link to a lookalike domain (kestrel-free-data.example) would make it a scam: the security route
+    spam = "get free kestrel data!!! click here freedata4u.example/claim #free #data #kestrel"
     store(sqlite_db, [Post(spam, category="other", urgency=0.6, complaint=False, sentiment="neutral")])
     wired.route()
     wired.drain()
