@@ -17,7 +17,8 @@ from core.textsafe import cut, for_terminal
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
 from monitor.cli import language_cmds as lang
 from monitor.cli.common import config_options, fail, load, with_loopback_slack
-from monitor.queue.context import customer_context, mark_seen
+from monitor.cli.queue_show import print_item
+from monitor.queue.context import mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
     QueueError,
@@ -27,7 +28,6 @@ from monitor.queue.items import (
     format_due,
     get_entry,
     list_queue,
-    minutes_left,
     reclassify,
     set_status,
     wake_snoozed,
@@ -123,37 +123,13 @@ def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str,
 @actor_option
 @click.argument("item_id", type=int)
 def show_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int) -> None:
-    """Show one item with its customer's context; this records that you have seen its thread."""
+    """Show an item, its case's conversation and the customer's earlier cases; records that you saw the thread."""
     settings, db = load(config_path, database_url)
     actor = _acting(db, actor)
     entry = _run("show", get_entry, db, item_id)
-    mention, item = entry.mention, entry.item  # type: ignore[attr-defined]
     now = utcnow()
-    mark_seen(db, item.id, mention.id, actor, now=now)
-    context = customer_context(db, mention.id)
-    holder = item.claimed_by if item.lease_until and item.lease_until > now else None
-    click.echo(f"item {item.id}: {item.urgency_level} {item.urgency_category} {item.kind}, {item.status}"
-               + (f", claimed by {_t(holder)}" if holder else "")
-               + f"; language {entry.scores.language or mention.language or 'unknown'}"  # type: ignore[attr-defined]
-               + f"; first response {format_due(minutes_left(item.first_response_due, now))}")
-    click.echo(f"{_t(mention.author_name)} @{_t(mention.author_handle)} on {mention.network} at "
-               f"{mention.created_at:%Y-%m-%d %H:%M} UTC  {_t(mention.url)}")
-    click.echo("  " + for_terminal(mention.text, keep_newlines=True).replace("\n", "\n  "))
-    click.echo(f"reply path: {mention.reply_path}" + (f" ({_t(mention.reply_path_reason)})"
-                                                       if mention.reply_path_reason else ""))
-    click.echo(f"sentiment over time: {context.sentiment_trend or '-'}  {context.sentiment_counts}")
-    if len(context.thread) > 1:
-        click.echo("thread:")
-        for p in context.thread:
-            marker = ">" if p.is_current else " "
-            click.echo(f" {marker} @{_t(p.author_handle)}: {cut(_t(' '.join(p.text.split())), 100)}")
-    for p in context.earlier_posts[:5]:
-        click.echo(f"earlier post {p.created_at:%Y-%m-%d}: {cut(_t(' '.join(p.text.split())), 100)}")
-    for r in context.earlier_replies[:5]:
-        click.echo(f"earlier reply by {_t(r.author)} ({r.status}): {cut(_t(' '.join(r.text.split())), 100)}")
-    for saved in lang.replies_for(settings, db, entry):  # type: ignore[arg-type]
-        click.echo(f"saved reply {_t(saved.name)!r}{f' ({saved.language})' if saved.language else ''}: "
-                   f"{cut(_t(saved.text), 100)}")
+    mark_seen(db, entry.item.id, entry.mention.id, actor, now=now)  # type: ignore[attr-defined]
+    print_item(settings, db, entry, now=now)  # type: ignore[arg-type]
 
 
 @queue.command("claim")

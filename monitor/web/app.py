@@ -20,9 +20,11 @@ from core.settings import Secrets, Settings
 from core.storage import Database
 from core.storage.schema import utcnow
 from monitor.pipeline.deliver import Deliverer
+from monitor.queue.translate import LibreTranslateClient, TranslationError, translator_for
 from monitor.web.context import HERE, SECURITY_HEADERS, LoginRequired, WebContext, _templates, ctx, safe_next
 from monitor.web.login_routes import router as login_router
 from monitor.web.routes import router as routes_router
+from monitor.web.translation_routes import router as translation_router
 from sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -81,17 +83,21 @@ def create_app(
     """Build the web application over one database; replies are posted through `sources` as soon as queued."""
     from monitor.queue.replies import ReplyNotifier
 
-    secret = (secrets_ or Secrets()).web_session_secret
+    secrets_ = secrets_ or Secrets()
+    secret = secrets_.web_session_secret
     if secret is None:
         log.warning("BRANDMON_WEB_SESSION_SECRET is not set: using a random key, so logins end when brandmon restarts")
+    key = secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32)
     notifiers: dict[str, Notifier] = {"reply": ReplyNotifier(db, sources)} if sources is not None else {}
     deliverer = Deliverer(db, notifiers, messages_per_second=settings.slack.messages_per_second,
                           max_attempts=settings.slack.max_attempts, clock=clock) if notifiers else None
     app = FastAPI(title="brandmon", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.ctx = WebContext(settings, db, deliverer, clock, _templates(settings))
+    translator, translator_error = _translator(settings, secrets_)
+    app.state.ctx = WebContext(settings, db, deliverer, clock, _templates(settings), translator=translator,
+                               translator_error=translator_error, signing_key=key)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=secret.get_secret_value() if secret is not None else secrets.token_urlsafe(32),
+        secret_key=key,
         session_cookie=SESSION_COOKIE,
         max_age=settings.web.session_max_age_s,
         same_site="lax",
@@ -122,8 +128,18 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(login_router)
     app.include_router(routes_router)
-    app.include_router(_slack_actions(settings, db, secrets_ or Secrets(), clock), prefix="/slack/actions")
+    app.include_router(translation_router)
+    app.include_router(_slack_actions(settings, db, secrets_, clock), prefix="/slack/actions")
     return app
+
+
+def _translator(settings: Settings, secrets_: Secrets) -> tuple[LibreTranslateClient | None, str | None]:
+    """Return the translation client (None when off) and why a configured one cannot be used."""
+    try:
+        return translator_for(settings, secrets_), None
+    except TranslationError as exc:
+        log.warning("translation is off: %s", exc)
+        return None, f"Translation is off: {exc}"
 
 
 def _slack_actions(settings: Settings, db: Database, secrets_: Secrets, clock: Callable[[], datetime]) -> Any:

@@ -19,6 +19,7 @@ from core.settings import Settings
 from core.storage import Database
 from monitor.pipeline.deliver import Deliverer
 from monitor.queue.items import format_due, minutes_left
+from monitor.queue.translate import LibreTranslateClient
 from monitor.web.auth import User, csrf_matches, new_csrf_token
 from monitor.web.sessions import session_user
 from monitor.web.untrusted import href, isolate, visible
@@ -44,13 +45,19 @@ class LoginRequired(Exception):
 
 @dataclass
 class WebContext:
-    """What every page handler needs: settings, database, a reply deliverer, the clock."""
+    """What every page handler needs: settings, database, a reply deliverer, the clock, the translator."""
 
     settings: Settings
     db: Database
     deliverer: Deliverer | None
     clock: Callable[[], datetime]
     templates: Environment
+    #: The LibreTranslate client (`translation.url`), None when translation is off or cannot be used.
+    translator: LibreTranslateClient | None = None
+    #: Why a configured translator cannot be used (shown on the page instead of a translation).
+    translator_error: str | None = None
+    #: The key signing what a form must carry back unaltered (a proposed reply translation).
+    signing_key: str = ""
 
     def now(self) -> datetime:
         """Return the current time, UTC-aware."""

@@ -18,6 +18,7 @@ from monitor.queue.context import ThreadState, current_thread_state, customer_co
 from monitor.queue.items import (
     OPEN_STATUSES,
     ItemNotFound,
+    QueueEntry,
     QueueError,
     audit_trail,
     claim,
@@ -27,18 +28,19 @@ from monitor.queue.items import (
     set_status,
     wake_snoozed,
 )
+from monitor.queue.languages import brand_language, saved_replies_in, thank_in
 from monitor.queue.replies import (
     ReplyCheck,
     ReplyRefused,
+    SavedReply,
     ThreadChanged,
     add_saved_reply,
     check_reply,
     queue_reply,
     render_saved_reply,
-    saved_replies,
-    thank_template,
 )
 from monitor.queue.sla import sla_status
+from monitor.queue.translate import ReplyTranslation
 from monitor.web.auth import User, UserError, add_user, list_users
 from monitor.web.context import (
     AdminUser,
@@ -50,6 +52,7 @@ from monitor.web.context import (
     render,
     require_csrf,
 )
+from monitor.web.translation import post_language, sign_proposal, translation_view
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -97,8 +100,19 @@ def _sla(item: object, now: object, warning_min: int) -> object:
                       resolved_at=item.resolved_at, now=now, warning_min=warning_min)  # type: ignore[attr-defined, arg-type]
 
 
-def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", check: ReplyCheck | None = None,
-               error: str | None = None, status_code: int = 200) -> Response:
+def offered_replies(request: Request, entry: QueueEntry) -> list[SavedReply]:
+    """Return the saved replies that fit an item's post, each in the post's language where it has that variant."""
+    context, mention = ctx(request), entry.mention
+    return saved_replies_in(context.db, context.settings.queue.saved_replies, network=mention.network,
+                            kind=entry.item.kind, brand=mention.brand, language=post_language(entry),
+                            default_language=brand_language(context.settings, mention.brand))
+
+
+def item_page_response(request: Request, user: User, item_id: int, *, draft: str = "",
+                       check: ReplyCheck | None = None, error: str | None = None, status_code: int = 200,
+                       proposal: ReplyTranslation | None = None, approved_text: str | None = None,
+                       translate_draft: str = "") -> Response:
+    """Render the item page: the post (translated beside it where that is on), its context and the reply forms."""
     context = ctx(request)
     now = context.now()
     try:
@@ -108,15 +122,16 @@ def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", c
     mention, item = entry.mention, entry.item
     state = current_thread_state(context.db, mention.id)  # a GET records nothing: "seen" is posted with the reply
     offered = []
-    for saved in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
-                               kind=item.kind, brand=mention.brand):
+    for saved in offered_replies(request, entry):
         try:
             text = render_saved_reply(saved.text, author_name=mention.author_name, handle=mention.author_handle,
                                       brand=mention.brand)
         except ReplyRefused as exc:
             text = f"(cannot use: {exc})"
-        offered.append((saved.name, text))
+        offered.append((saved.name, text, saved.language))
     holder = item.claimed_by if item.lease_until is not None and item.lease_until > now else None
+    # the translation as the responder last edited it, else as the server proposed it
+    shown = approved_text if approved_text is not None else (proposal.text if proposal else "")
     return render(
         request, "item.html", user=user, entry=entry, item=item, mention=mention, scores=entry.scores,
         context=customer_context(context.db, mention.id), state=state, saved=offered, draft=draft,
@@ -124,6 +139,9 @@ def _item_page(request: Request, user: User, item_id: int, *, draft: str = "", c
         sla=_sla(item, now, context.settings.queue.breach_warning_min), holder=holder,
         mine=holder == user.username, trail=audit_trail(context.db, item_id=item.id, limit=100),
         sentiments=SENTIMENTS, categories=URGENCY_CATEGORIES, status_code=status_code,
+        translation=translation_view(context, entry), proposal=proposal, translate_draft=translate_draft,
+        proposal_token=sign_proposal(context, proposal, actor=user.username) if proposal else "",
+        approved_text=shown, approved_check=check_reply(shown, mention.network) if proposal else None,
     )
 
 
@@ -140,15 +158,16 @@ def item_page(request: Request, user: CurrentUser, item_id: ItemId,
         except ItemNotFound:
             raise HTTPException(status_code=404, detail=f"no queue item {item_id}") from None
         mention = entry.mention
-        template = thank_template(context.settings.queue.saved_replies, mention.network) if thank else next(
-            (s.text for s in saved_replies(context.db, context.settings.queue.saved_replies, network=mention.network,
-                                           kind=entry.item.kind, brand=mention.brand) if s.name == saved), "")
+        template = thank_in(context.db, context.settings.queue.saved_replies, network=mention.network,
+                            language=post_language(entry),
+                            default_language=brand_language(context.settings, mention.brand)) if thank else next(
+            (s.text for s in offered_replies(request, entry) if s.name == saved), "")
         try:
             draft = render_saved_reply(template, author_name=mention.author_name, handle=mention.author_handle,
                                        brand=mention.brand)
         except ReplyRefused as exc:
             flash(request, "error", str(exc))
-    return _item_page(request, user, item_id, draft=draft)
+    return item_page_response(request, user, item_id, draft=draft)
 
 
 @router.post("/items/{item_id}/claim", dependencies=CSRF)
@@ -171,7 +190,7 @@ def reply_item(request: Request, user: CurrentUser, item_id: ItemId, text: str =
     context = ctx(request)
     text = clean(text, field="the reply").replace("\r\n", "\n")
     if action == "check":
-        return _item_page(request, user, item_id, draft=text)
+        return item_page_response(request, user, item_id, draft=text)
     try:
         entry = get_entry(context.db, item_id)
         # the form carries the thread state it was rendered with: that is what this responder has seen
@@ -180,13 +199,20 @@ def reply_item(request: Request, user: CurrentUser, item_id: ItemId, text: str =
         reply = queue_reply(context.db, item_id, user.username, text, now=context.now(),
                             seen=ThreadState(seen_newest, seen_replies))
     except ThreadChanged as exc:
-        return _item_page(request, user, item_id, draft=text, error=str(exc), status_code=409)
+        return item_page_response(request, user, item_id, draft=text, error=str(exc), status_code=409)
     except QueueError as exc:
-        return _item_page(request, user, item_id, draft=text, error=str(exc), status_code=400)
+        return item_page_response(request, user, item_id, draft=text, error=str(exc), status_code=400)
+    announce_reply(request, reply.id)
+    return redirect(f"/items/{item_id}")
+
+
+def announce_reply(request: Request, reply_id: int) -> None:
+    """Post a just-queued reply at once where a deliverer is set up, and flash how that went."""
+    context = ctx(request)
     if context.deliverer is not None:
         context.deliverer.deliver_due(limit=20)
     with context.db.session() as session:
-        row = session.get(ReplyRow, reply.id)
+        row = session.get(ReplyRow, reply_id)
     if row is not None and row.status == "posted":
         flash(request, "ok", f"Reply posted: {row.url}")
     elif row is not None and row.status == "failed":
@@ -194,7 +220,6 @@ def reply_item(request: Request, user: CurrentUser, item_id: ItemId, text: str =
     else:
         flash(request, "ok", "Reply queued; it is posted as soon as the network allows"
               + (f" (last try: {row.error})" if row is not None and row.error else ""))
-    return redirect(f"/items/{item_id}")
 
 
 @router.post("/items/{item_id}/status", dependencies=CSRF)
