@@ -140,4 +140,5 @@ def test_a_changed_thread_blocks_the_send_until_the_responder_has_seen_it(
     assert sqlite_setup.source.posted == []
     tab.click("#send-reply")
     tab.wait_for_selector("text=Reply posted")
-    assert sqlite_setup.source.posted == [("100", "Hi Mal, the refund is on its way.")]
+    # the reply answers the case's newest customer post: the follow-up that arrived while typing
+    assert sqlite_setup.source.posted == [("101", "Hi Mal, the refund is on its way.")]
