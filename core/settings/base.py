@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict
 DEFAULT_DATABASE_URL = "sqlite:///brandmon.db"
 DATABASE_URL_ENV = "BRANDMON_DATABASE_URL"
 #: Keys that hold secrets; they are refused in config files so no token ever lands in one.
-_SECRET_KEY = re.compile(r"(token|secret|password|passwd|pwd|passphrase|credentials?|api_key|apikey|private_key|client_secret|bearer)$", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|pwd|passphrase|credentials?|api_key|apikey|private_key"
+                         r"|client_secret|bearer)$", re.IGNORECASE)
 UrgencyLevel = Literal["critical", "high", "normal", "low"]
 
 

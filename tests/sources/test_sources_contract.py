@@ -156,7 +156,8 @@ class MastodonHarness(Harness):
                             {"content-type": ["application/json"]} | {k: [v] for k, v in headers.items()})]
 
     def malformed(self, tmp_path: Path) -> list[Interaction]:
-        return [Interaction("GET", self.uri, 200, '[{"id": "21", "type": "ment', {"content-type": ["application/json"]})]
+        return [Interaction("GET", self.uri, 200, '[{"id": "21", "type": "ment',
+                            {"content-type": ["application/json"]})]
 
 
 class BlueskyHarness(Harness):
@@ -164,12 +165,14 @@ class BlueskyHarness(Harness):
         return bluesky_source("contract-bluesky")
 
     def ok(self, tmp_path: Path) -> list[Interaction]:
-        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", bluesky_notifications()), bluesky_json("app.bsky.feed.getPosts", {"posts": [bluesky_post()]})]
+        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", bluesky_notifications()),
+                bluesky_json("app.bsky.feed.getPosts", {"posts": [bluesky_post()]})]
 
     def status(self, code: int, headers: dict[str, str]) -> list[Interaction]:
         if "x-rate-limit-reset" in headers:
             headers = {"ratelimit-reset": headers["x-rate-limit-reset"], "ratelimit-remaining": "0"}
-        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", {"error": "Status", "message": f"status {code}"}, code, headers)]
+        return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications",
+                                               {"error": "Status", "message": f"status {code}"}, code, headers)]
 
     def malformed(self, tmp_path: Path) -> list[Interaction]:
         return [*bluesky_login(), bluesky_json("app.bsky.notification.listNotifications", '{"notifications": [{"ur')]

@@ -86,7 +86,8 @@ def test_sweep_purges_posts_deleted_on_x_and_scrubs_their_outbox_copies(db: Data
                              outbox_id=alert.id))
     body = {
         "data": [{"id": kept, "text": "kestrel post", "edit_history_post_ids": [kept]}],
-        "errors": [{"value": deleted, "detail": f"Could not find post with ids: [{deleted}].", "title": "Not Found Error",
+        "errors": [{"value": deleted, "detail": f"Could not find post with ids: [{deleted}].",
+                    "title": "Not Found Error",
                     "resource_type": "post", "parameter": "ids", "resource_id": deleted,
                     "type": "https://api.x.com/2/problems/resource-not-found"}],
     }

@@ -59,7 +59,8 @@ def finished(db: Database) -> bool:
             select(func.count()).select_from(OutboxRow).where(OutboxRow.status != "sent")
         ).scalar_one()
         exhausted = session.execute(select(SourceStateRow.exhausted)).scalars().all()
-    return mentions == EXPECTED_MENTIONS and routed == mentions and open_outbox == 0 and len(exhausted) == 3 and all(exhausted)
+    return (mentions == EXPECTED_MENTIONS and routed == mentions and open_outbox == 0 and len(exhausted) == 3
+            and all(exhausted))
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(tmp_path: Path,
