@@ -12,11 +12,10 @@ needs-a-reply and categories keep reading the shipped heads from the same encode
 from __future__ import annotations
 
 import copy
-import json
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +24,15 @@ import torch
 from torch.nn import functional
 
 from models.base import SENTIMENTS, Post, Scores
-from models.heads import HeadsUnavailable, TriageHeads, load_state, read_weights, write_weights
+from models.heads import (
+    HeadsUnavailable,
+    TriageHeads,
+    dump_meta,
+    load_state,
+    meta_fields,
+    read_weights,
+    write_weights,
+)
 from models.metrics import classification_figures
 from models.network import Pass, token_shares
 
@@ -77,17 +84,13 @@ class BrandHeadsMeta:
 
     def to_json(self) -> str:
         """Serialise for the safetensors metadata block."""
-        return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
+        return dump_meta(self, FORMAT)
 
     @classmethod
     def from_json(cls, text: str, *, source: str) -> BrandHeadsMeta:
         """Parse `to_json`'s output, naming the file when it is not one."""
         try:
-            raw = json.loads(text)
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format is {raw.get('format')!r}, want {FORMAT!r}")
-            known = {f.name for f in fields(cls)}
-            meta = cls(**{k: v for k, v in raw.items() if k in known})
+            meta = cls(**meta_fields(cls, text, FORMAT))
             meta.hidden_size = int(meta.hidden_size)
             return meta
         except (KeyError, TypeError, ValueError) as exc:

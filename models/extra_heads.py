@@ -6,8 +6,7 @@ post on top of the one encoder pass every head shares. `python -m models.fit_ext
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.heads import HeadsUnavailable, load_state, read_weights, write_weights
+from models.heads import HeadsUnavailable, dump_meta, load_state, meta_fields, read_weights, write_weights
 from models.network import Pass
 
 FORMAT = "brandmon-extra-heads"
@@ -57,17 +56,13 @@ class ExtraMeta:
 
     def to_json(self) -> str:
         """Serialise for the safetensors metadata block."""
-        return json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True)
+        return dump_meta(self, FORMAT)
 
     @classmethod
     def from_json(cls, text: str, *, source: str) -> ExtraMeta:
         """Parse `to_json`'s output; fields the file lacks take their defaults."""
         try:
-            raw = json.loads(text)
-            if raw.get("format") != FORMAT:
-                raise ValueError(f"format is {raw.get('format')!r}, want {FORMAT!r}")
-            known = {f.name for f in fields(cls)}
-            meta = cls(**{k: v for k, v in raw.items() if k in known})
+            meta = cls(**meta_fields(cls, text, FORMAT))
             meta.hidden_size = int(meta.hidden_size)
             meta.temperature = {k: float(v) for k, v in meta.temperature.items()}
             for name in ("irony_threshold", "irony_min_complaint", "reply_threshold"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,20 @@ class HeadsMeta:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise HeadsUnavailable(f"{source}: not a brandmon heads file: {exc}") from exc
+
+
+def dump_meta(meta: Any, format_name: str) -> str:
+    """Serialise a metadata dataclass as {"format": format_name, **its fields} for a safetensors block."""
+    return json.dumps({"format": format_name, **asdict(meta)}, sort_keys=True)
+
+
+def meta_fields(cls: type, text: str, format_name: str) -> dict[str, Any]:
+    """Parse `dump_meta`'s output: check its format and keep the fields `cls` knows (missing ones take defaults)."""
+    raw = json.loads(text)
+    if raw.get("format") != format_name:
+        raise ValueError(f"format is {raw.get('format')!r}, want {format_name!r}")
+    known = {f.name for f in fields(cls)}
+    return {k: v for k, v in raw.items() if k in known}
 
 
 def write_weights(path: Path, tensors: Mapping[str, torch.Tensor], metadata: str) -> None:
