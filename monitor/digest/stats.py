@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from scipy.stats import poisson
+
+from monitor.queue.cases import quantile
 
 #: Two-sided 95% normal quantile.
 Z95 = 1.959963984540054
@@ -67,10 +68,8 @@ def newcombe(current: Proportion, baseline: Proportion) -> Change:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """Return the q-th percentile by linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    return float(np.percentile(np.asarray(values, dtype=float), q))
+    """Return the q-th percentile (0-100) by linear interpolation between closest ranks; None when empty."""
+    return quantile(values, q / 100)
 
 
 def spike_hours(counts: Sequence[int], *, min_count: int = 5, p_value: float = 1e-3) -> list[int]:

@@ -180,7 +180,7 @@ class Recovery:
     brand_replies: int
 
 
-def percentile(values: Sequence[float], share: float) -> float | None:
+def quantile(values: Sequence[float], share: float) -> float | None:
     """Return the `share` quantile (0-1) of `values`, interpolating linearly between ranks; None when empty."""
     if not values:
         return None
@@ -261,11 +261,11 @@ def case_figures(cases: Sequence[CaseRecord], *, now: datetime,
     return CaseFigures(
         cases=len(cases), customers=len({c.customer for c in cases}), responded=len(answered),
         response_rate=_share(len(answered), len(cases)),
-        first_response_p50_min=percentile(waits, 0.5), first_response_p90_min=percentile(waits, 0.9),
-        first_response_business_p50_min=percentile(working, 0.5),
-        first_response_business_p90_min=percentile(working, 0.9),
+        first_response_p50_min=quantile(waits, 0.5), first_response_p90_min=quantile(waits, 0.9),
+        first_response_business_p50_min=quantile(working, 0.5),
+        first_response_business_p90_min=quantile(working, 0.9),
         resolvable=len(resolvable), resolved=len(resolved), resolution_rate=_share(len(resolved), len(resolvable)),
-        resolution_p50_min=percentile(durations, 0.5), first_contact_resolutions=fcr,
+        resolution_p50_min=quantile(durations, 0.5), first_contact_resolutions=fcr,
         first_contact_resolution_rate=_share(fcr, len(resolved)),
         sla_due=len(sla), sla_breached=sum(sla), sla_breach_rate=_share(sum(sla), len(sla)),
         began_negative=len(negative), recovered=len(recovered), recovery_share=_share(len(recovered), len(negative)),
