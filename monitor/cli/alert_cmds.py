@@ -224,7 +224,7 @@ def listen(config_path: Path, database_url: str | None) -> None:
         app_token=app_token.get_secret_value(),
         web_client=WebClient(token=bot, base_url=settings.slack.base_url),
     )
-    handler = ActionHandler(db, settings.slack, lease_min=settings.queue.lease_min)
+    handler = ActionHandler(db, settings.slack, lease_min=settings.queue.lease_min, sla=settings.sla)
     client.socket_mode_request_listeners.append(socket_mode_listener(handler))
     client.connect()
     click.echo("brandmon: listening for Slack button clicks over Socket Mode; Ctrl-C stops")

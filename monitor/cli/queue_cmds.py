@@ -28,11 +28,11 @@ from monitor.queue.items import (
     format_due,
     get_entry,
     list_queue,
-    reclassify,
     set_status,
     wake_snoozed,
 )
 from monitor.queue.languages import set_user_languages
+from monitor.queue.reclassify import reclassify
 from monitor.queue.replies import (
     check_reply,
     queue_reply,
@@ -289,13 +289,16 @@ def snooze_cmd(config_path: Path, database_url: str | None, actor: str, item_id:
 def reclassify_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int, sentiment: str | None,
                    complaint: bool | None, urgency_category: str | None) -> None:
     """Correct an item's labels; the correction is kept as a labelled example for training."""
-    _, db = load(config_path, database_url)
+    settings, db = load(config_path, database_url)
     actor = _acting(db, actor)
     entry = _run("reclassify", get_entry, db, item_id)
-    example = _run("reclassify", reclassify, db, entry.mention.id, actor, sentiment=sentiment,  # type: ignore[attr-defined]
-                   complaint=complaint, urgency_category=urgency_category)
+    example = _run("reclassify", reclassify, db, entry.mention.id, actor, sla=settings.sla,  # type: ignore[attr-defined]
+                   sentiment=sentiment, complaint=complaint, urgency_category=urgency_category, item_id=item_id)
     click.echo(f"labelled example {example.id} stored: {example.sentiment}, "  # type: ignore[attr-defined]
                f"complaint={example.complaint}, urgency={example.urgency_category}")  # type: ignore[attr-defined]
+    item = get_entry(db, item_id).item
+    click.echo(f"item {item.id}: {item.kind}, {item.urgency_level} ({item.urgency_score:.2f}), "
+               f"first response due {item.first_response_due:%Y-%m-%d %H:%M} UTC")
 
 
 @queue.command("audit")

@@ -1,10 +1,10 @@
 """The reply queue: one item per case, ordered by urgency and SLA deadline, and the actions on them.
 
-Every action (claim, status change, reclassification) writes one `audit_log` row in the same transaction as
-the change it records. Claims are atomic: on PostgreSQL the row is taken with `SELECT ... FOR UPDATE SKIP
-LOCKED`; on SQLite one conditional `UPDATE` decides (SQLite runs one writer at a time, and the second writer
-re-reads the row after the first commits, so it sees the claim and matches nothing). Other status changes use
-the item's `version` column as an optimistic lock.
+Every action (claim, status change, and reclassification in `monitor.queue.reclassify`) writes one
+`audit_log` row in the same transaction as the change it records. Claims are atomic: on PostgreSQL the row is
+taken with `SELECT ... FOR UPDATE SKIP LOCKED`; on SQLite one conditional `UPDATE` decides (SQLite runs one
+writer at a time, and the second writer re-reads the row after the first commits, so it sees the claim and
+matches nothing). Other status changes use the item's `version` column as an optimistic lock.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from sqlalchemy.orm import Session
 from core.domain import QueueStatus
 from core.storage import Database
 from core.storage.language_tables import in_language
-from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import AuditRow, ClassificationRow, MentionRow, QueueItemRow, utcnow
-from models.base import SENTIMENTS, URGENCY_CATEGORIES
 from monitor.queue.cases_sync import note_item_status
 
 log = logging.getLogger(__name__)
@@ -160,8 +158,8 @@ def format_due(minutes: int) -> str:
 
 # -- claiming -----------------------------------------------------------------------------------------------
 
-def _lease_holder(item: QueueItemRow, now: datetime) -> str | None:
-    """Return who holds a live lease on the item, if anyone."""
+def lease_holder(item: QueueItemRow, now: datetime) -> str | None:
+    """Return who holds a live lease on the item, if anyone (only they may change it)."""
     if item.status in ("claimed", "replied") and item.claimed_by and item.lease_until and item.lease_until > now:
         return item.claimed_by
     return None
@@ -171,7 +169,7 @@ def claim_refusal(item: QueueItemRow, actor: str, now: datetime) -> str | None:
     """Say why `actor` cannot claim `item` now, or None when they can."""
     if item.status in CLOSED_STATUSES:
         return f"item {item.id} is {item.status.replace('_', ' ')}; reopen it before claiming"
-    holder = _lease_holder(item, now)
+    holder = lease_holder(item, now)
     if holder is not None and holder != actor:
         assert item.lease_until is not None
         return f"item {item.id} is claimed by {holder} until {item.lease_until:%Y-%m-%d %H:%M} UTC"
@@ -279,7 +277,7 @@ def set_status(
             item = session.get(QueueItemRow, item_id)
             if item is None:
                 raise ItemNotFound(f"no queue item {item_id}")
-            holder = _lease_holder(item, now)
+            holder = lease_holder(item, now)
             if holder is not None and holder != actor and not force:
                 raise QueueConflict(f"item {item_id} is claimed by {holder}; only they can change it now")
             if item.status == target.value and target is not QueueStatus.SNOOZED:
@@ -322,70 +320,6 @@ def wake_snoozed(db: Database, *, now: datetime | None = None) -> int:
         except QueueConflict:  # claimed meanwhile: nothing to wake
             continue
     return woke
-
-
-# -- reclassification ---------------------------------------------------------------------------------------
-
-def reclassify(
-    db: Database,
-    mention_id: int,
-    actor: str,
-    *,
-    sentiment: str | None = None,
-    complaint: bool | None = None,
-    urgency_category: str | None = None,
-    now: datetime | None = None,
-    item_id: int | None = None,
-    force: bool = False,
-) -> LabelledExampleRow:
-    """Correct a post's labels; the correction is stored as a labelled example for later training.
-
-    While someone else holds a live claim on the post's item, only they (or `force`, for admins) may correct it.
-    `item_id`, when given, must be the post's queue item.
-    """
-    now = _now(now)
-    if sentiment is None and complaint is None and urgency_category is None:
-        raise QueueError("reclassify needs at least one of sentiment, complaint, urgency category")
-    if sentiment is not None and sentiment not in SENTIMENTS:
-        raise QueueError(f"sentiment must be one of {', '.join(SENTIMENTS)}, not {sentiment!r}")
-    if urgency_category is not None and urgency_category not in URGENCY_CATEGORIES:
-        raise QueueError(f"urgency category must be one of {', '.join(URGENCY_CATEGORIES)}, not {urgency_category!r}")
-    with db.session() as session:
-        mention = session.get(MentionRow, mention_id)
-        if mention is None:
-            raise ItemNotFound(f"no post {mention_id}")
-        scores = session.get(ClassificationRow, mention_id)
-        if scores is None:
-            raise QueueError(f"post {mention_id} has not been classified yet; nothing to correct")
-        before = {"sentiment": scores.sentiment, "complaint": scores.complaint,
-                  "urgency_category": scores.urgency_category, "model": scores.model}
-        new_sentiment = sentiment if sentiment is not None else scores.sentiment
-        new_complaint = complaint if complaint is not None else scores.complaint
-        new_category = urgency_category if urgency_category is not None else scores.urgency_category
-        after: dict[str, Any] = {"sentiment": new_sentiment, "complaint": new_complaint,
-                                 "urgency_category": new_category}
-        example = LabelledExampleRow(
-            mention_id=mention.id, brand=mention.brand, network=mention.network,
-            language=scores.language or mention.language, text=mention.text, model_labels=before,
-            origin="queue", actor=actor, created_at=now, sentiment=new_sentiment, complaint=new_complaint,
-            urgency_category=new_category,
-        )
-        session.add(example)
-        scores.sentiment, scores.complaint, scores.urgency_category = new_sentiment, new_complaint, new_category
-        item = session.execute(select(QueueItemRow).where(QueueItemRow.mention_id == mention_id)).scalar()
-        if item_id is not None and (item is None or item.id != item_id):
-            raise QueueError(f"post {mention_id} does not belong to queue item {item_id}")
-        holder = _lease_holder(item, now) if item is not None else None
-        if item is not None and holder is not None and holder != actor and not force:
-            raise QueueConflict(f"item {item.id} is claimed by {holder}; only they can reclassify it now")
-        if item is not None and item.urgency_category != new_category:
-            item.urgency_category = new_category
-            item.version += 1
-            item.updated_at = now
-        session.flush()
-        audit(session, actor=actor, action="reclassified", at=now, item_id=item.id if item else None,
-              mention_id=mention.id, detail={"before": before, "after": after, "example_id": example.id})
-        return example
 
 
 def audit_trail(db: Database, *, item_id: int | None = None, limit: int = 200) -> list[AuditRow]:

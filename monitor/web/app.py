@@ -146,7 +146,7 @@ def _slack_actions(settings: Settings, db: Database, secrets_: Secrets, clock: C
     """Build Slack's interactivity endpoint: no login or CSRF here, Slack's request signature is checked instead."""
     from monitor.web.slack_actions import ActionHandler, build_router
 
-    handler = ActionHandler(db, settings.slack, clock=clock, lease_min=settings.queue.lease_min)
+    handler = ActionHandler(db, settings.slack, clock=clock, lease_min=settings.queue.lease_min, sla=settings.sla)
     secret = secrets_.slack_signing_secret
     return build_router(handler, signing_secret=secret.get_secret_value() if secret is not None else None,
                         max_age_s=settings.slack.signature_max_age_s)

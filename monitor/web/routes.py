@@ -24,11 +24,11 @@ from monitor.queue.items import (
     claim,
     get_entry,
     list_queue,
-    reclassify,
     set_status,
     wake_snoozed,
 )
 from monitor.queue.languages import brand_language, saved_replies_in, thank_in
+from monitor.queue.reclassify import reclassify
 from monitor.queue.replies import (
     ReplyCheck,
     ReplyRefused,
@@ -246,10 +246,11 @@ def reclassify_item(request: Request, user: CurrentUser, item_id: ItemId, sentim
     context = ctx(request)
     try:
         entry = get_entry(context.db, item_id)
-        reclassify(context.db, entry.mention.id, user.username, sentiment=sentiment or None,
+        reclassify(context.db, entry.mention.id, user.username, sla=context.settings.sla, sentiment=sentiment or None,
                    complaint={"yes": True, "no": False}.get(complaint), urgency_category=urgency_category or None,
                    now=context.now(), item_id=item_id, force=user.is_admin)
-        flash(request, "ok", "Thanks: the correction is saved as a training example.")
+        flash(request, "ok", "Thanks: the correction is saved as a training example, and the item's priority, "
+                             "deadlines and kind follow it.")
     except QueueError as exc:
         flash(request, "error", str(exc))
     return redirect(f"/items/{item_id}")

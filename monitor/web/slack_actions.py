@@ -21,7 +21,7 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy import select
 
 from core.outbox import rearm
-from core.settings import SlackSettings
+from core.settings import SlackSettings, SlaSettings
 from core.storage import Database
 from core.storage.incident_tables import IncidentMemberRow, IncidentRow
 from core.storage.schema import OutboxRow, QueueItemRow, utcnow
@@ -150,9 +150,11 @@ class ActionHandler:
         clock: Callable[[], datetime] = utcnow,
         lease_min: int | None = None,
         on_change: Callable[[], None] | None = None,
+        sla: SlaSettings | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
+        self.sla = sla or SlaSettings()  # the config's `sla`: a reclassified post's level and deadlines
         self.clock = clock
         self.lease_min = lease_min
         self.on_change = on_change
@@ -172,7 +174,8 @@ class ActionHandler:
 
     def handle(self, action: ButtonAction) -> ActionResult:
         """Apply one click; refusals (someone else holds the item) are shown on the message, not raised."""
-        from monitor.queue.items import QueueError, claim, reclassify, set_status
+        from monitor.queue.items import QueueError, claim, set_status
+        from monitor.queue.reclassify import reclassify
 
         if action.action_id in LINK_ACTIONS:
             return ActionResult(action.action_id, True)
@@ -197,9 +200,9 @@ class ActionHandler:
             elif action.action_id == "reclassify" and action.mention_id and action.option:
                 field, _, value = action.option.partition("=")
                 if field == "sentiment":
-                    reclassify(self.db, action.mention_id, actor, sentiment=value, now=now)
+                    reclassify(self.db, action.mention_id, actor, sla=self.sla, sentiment=value, now=now)
                 elif field == "complaint":
-                    reclassify(self.db, action.mention_id, actor, complaint=value == "yes", now=now)
+                    reclassify(self.db, action.mention_id, actor, sla=self.sla, complaint=value == "yes", now=now)
                 else:
                     return ActionResult(action.action_id, False, f"unknown reclassification {action.option!r}")
                 outcome = ActionResult("reclassify", True, action.option.replace("=", ": "))

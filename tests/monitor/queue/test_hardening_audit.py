@@ -15,7 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from core.storage import Database
 from core.storage.schema import AuditRow, ClassificationRow
 from monitor.cli import main
-from monitor.queue.items import QueueConflict, claim, reclassify
+from monitor.queue.items import QueueConflict, claim
+from monitor.queue.reclassify import reclassify
 from monitor.web.auth import add_user
 from tests.support.queue import NOW, post, seed
 from tests.support.settings import make_settings
@@ -42,11 +43,11 @@ def test_a_responder_cannot_reclassify_an_item_another_responder_holds(db: Datab
     assert item_id is not None
     claim(db, item_id, "ana", now=NOW)
     with pytest.raises(QueueConflict, match="claimed by ana"):
-        reclassify(db, mention_id, "ben", sentiment="positive", now=NOW)
+        reclassify(db, mention_id, "ben", sla=settings.sla, sentiment="positive", now=NOW)
     with db.session() as session:
         assert session.get(ClassificationRow, mention_id).sentiment == "negative"  # type: ignore[union-attr]
-    reclassify(db, mention_id, "ana", sentiment="neutral", now=NOW)  # the holder may
-    reclassify(db, mention_id, "root", sentiment="positive", now=NOW, force=True)  # and an admin, deliberately
+    reclassify(db, mention_id, "ana", sla=settings.sla, sentiment="neutral", now=NOW)  # the holder may
+    reclassify(db, mention_id, "root", sla=settings.sla, sentiment="positive", now=NOW, force=True)  # an admin may
 
 
 def test_the_web_page_refuses_a_reclassification_of_someone_elses_claim(sqlite_db: Database) -> None:

@@ -18,12 +18,14 @@ from monitor.queue.items import (
     audit_trail,
     claim,
     list_queue,
-    reclassify,
     set_status,
     wake_snoozed,
 )
+from monitor.queue.reclassify import reclassify
 from tests.support.queue import NOW, Labels, post, seed
 from tests.support.settings import make_settings
+
+SLA = make_settings().sla
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def test_the_queue_lists_open_items_most_urgent_first(db: Database) -> None:
 
 def test_reclassify_stores_a_labelled_example_and_corrects_the_item(db: Database, item: tuple[int, int]) -> None:
     mention_id, item_id = item
-    example = reclassify(db, mention_id, "ana", sentiment="neutral", urgency_category="billing", now=NOW)
+    example = reclassify(db, mention_id, "ana", sla=SLA, sentiment="neutral", urgency_category="billing", now=NOW)
     with db.session() as session:
         stored = session.get(LabelledExampleRow, example.id)
         scores = session.get(ClassificationRow, mention_id)
@@ -133,9 +135,9 @@ def test_reclassify_stores_a_labelled_example_and_corrects_the_item(db: Database
     last = audit_trail(db, item_id=item_id)[0]
     assert (last.actor, last.action, last.detail["example_id"]) == ("ana", "reclassified", example.id)
     with pytest.raises(QueueError, match="sentiment must be one of"):
-        reclassify(db, mention_id, "ana", sentiment="angry")
+        reclassify(db, mention_id, "ana", sla=SLA, sentiment="angry")
     with pytest.raises(QueueError, match="at least one"):
-        reclassify(db, mention_id, "ana")
+        reclassify(db, mention_id, "ana", sla=SLA)
 
 
 def test_the_audit_log_refuses_updates_and_deletes_in_the_database(db: Database, item: tuple[int, int]) -> None:
