@@ -225,7 +225,8 @@ def _quote(text: str, limit: int) -> str:
 
 def _drivers(payload: Mapping[str, Any]) -> list[str]:
     why = payload.get("explanation") or {}
-    return sorted({str(w) for words in why.values() for w in words})[:8]
+    # "needs_reply" holds the model's decision, not words of the post
+    return sorted({str(w) for key, words in why.items() if key != "needs_reply" for w in words})[:8]
 
 
 def alert_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

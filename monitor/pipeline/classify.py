@@ -12,8 +12,9 @@ from sqlalchemy import or_, select
 from core.settings import SlaSettings
 from core.storage import Database, insert_ignore
 from core.storage.schema import ClassificationRow, MentionRow
-from models.base import Classifier, Post
+from models.base import Classifier, Post, Scores
 from monitor.pipeline.claim import Statement, claim_batches
+from monitor.pipeline.route.rules import NEEDS_REPLY_KEY, asks_nothing
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
             matched = _thread_matched(session, row, matched_threads)
         if matched and row.conversation_id:
             matched_threads.add((row.network, row.conversation_id))
+        urgency = decided_urgency(score, text, sla)
         rows.append(
             {
                 "mention_id": mention_id,
@@ -79,19 +81,35 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
                 "complaint": score.complaint,
                 "complaint_prob": score.complaint_prob,
                 "severity": score.severity,
-                "urgency_score": score.urgency_score,
+                "urgency_score": urgency,
                 "urgency_category": score.urgency_category,
-                "urgency_level": sla.level_for(score.urgency_score),
+                "urgency_level": sla.level_for(urgency),
                 "language": score.language,
                 "needs_human": score.needs_human,
                 "needs_human_reason": score.needs_human_reason,
                 "matched_query": matched,
-                "explanation": {k: list(v) for k, v in score.explanation.items()},
+                "explanation": {k: list(v) for k, v in score.explanation.items()}
+                | ({NEEDS_REPLY_KEY: [score.needs_reply]} if score.needs_reply else {}),
                 "classified_at": now,
             }
         )
     # count only new rows: a batch can race a concurrent worker's commit, and the loser's rows are ignored
     return len(insert_ignore(session, ClassificationRow, rows, conflict=("mention_id",), returning=("mention_id",)))
+
+
+def decided_urgency(score: Scores, text: str, sla: SlaSettings) -> float:
+    """Return the urgency score to store: below the "high" level for praise and for posts that need no answer.
+
+    A post that is no complaint and asks nothing (praise, thanks, news, spam) can carry urgency words ("down",
+    "fire sale") or strong feelings, but nobody has to act on it, so it never reaches a high or critical level.
+    """
+    praise = asks_nothing(sentiment=score.sentiment, complaint=score.complaint, text=text)
+    if not praise and (score.needs_reply in (None, "respond") or score.complaint):
+        return score.urgency_score
+    high = sla.level_thresholds.get("high", 1.1)
+    normal = sla.level_thresholds.get("normal", 0.0)
+    # just under "high" keeps the score's order among the posts below it
+    return round(min(score.urgency_score, max(normal, high - 0.01)), 4)
 
 
 def _thread_matched(session: Any, row: Any, matched_threads: set[tuple[str, str]]) -> bool:

@@ -28,7 +28,14 @@ from monitor.pipeline.route.messages import (
     record_alert,
     release_held,
 )
-from monitor.pipeline.route.rules import RoutingFacts, history_reason, matching_rules, queue_kind, quiet_decision
+from monitor.pipeline.route.rules import (
+    RoutingFacts,
+    history_reason,
+    matching_rules,
+    queue_kind,
+    quiet_decision,
+    stored_needs_reply,
+)
 from monitor.queue.cases_store import place_brand_post, place_customer_post, refold
 from monitor.queue.cases_sync import (
     after_brand_post,
@@ -47,6 +54,7 @@ def facts_of(mention: MentionRow, scores: ClassificationRow) -> RoutingFacts:
         urgency_category=scores.urgency_category, urgency_score=scores.urgency_score,
         author_followers=mention.author_followers, author_verified=mention.author_verified,
         language=scores.language, needs_human=scores.needs_human, text=mention.text,
+        needs_reply=stored_needs_reply(scores.explanation),
     )
 
 

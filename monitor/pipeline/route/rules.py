@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.settings import QuietHours, RouteRule, SlackSettings
@@ -25,6 +26,21 @@ class RoutingFacts:
     language: str | None
     needs_human: bool
     text: str
+    #: The model's needs-a-reply decision ("respond", "thank", "none"); None when it has no reply head.
+    needs_reply: str | None = None
+
+
+#: Where the classify step keeps the needs-a-reply decision in a stored classification's `explanation`.
+NEEDS_REPLY_KEY = "needs_reply"
+
+#: Urgency levels that put a post in front of the team at once; a post that needs nothing never gets one.
+PRESSING_LEVELS = ("critical", "high")
+
+
+def stored_needs_reply(explanation: dict[str, Any] | None) -> str | None:
+    """Return the needs-a-reply decision the classify step stored in `explanation`, or None."""
+    value = (explanation or {}).get(NEEDS_REPLY_KEY) or [None]
+    return value[0] if value[0] in ("respond", "thank", "none") else None
 
 
 def history_reason(posted: datetime, now: datetime, slack: SlackSettings) -> str | None:
@@ -69,16 +85,27 @@ def matching_rules(rules: Sequence[RouteRule], facts: RoutingFacts) -> list[Rout
     return matched
 
 
+def asks_nothing(*, sentiment: str, complaint: bool, text: str) -> bool:
+    """Return True for positive words that raise no complaint and ask no question: a thank-you, not a ticket."""
+    return sentiment == "positive" and not complaint and "?" not in text
+
+
 def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
-    """Decide whether a post needs a responder: "respond", "thank", or None for no queue item."""
-    if facts.needs_human or facts.complaint or facts.sentiment == "negative":
+    """Decide whether a post needs a responder: "respond", "thank", or None for no queue item.
+
+    A complaint (sarcastic praise included: the classifier reads it as one), negativity or a question needs a
+    responder; positive words that ask nothing are thanked. Between the two the model's needs-a-reply decision
+    speaks where it has one, so a post that needs nothing (news, spam, chatter) opens no item, even when its
+    urgency words or an unsure sentiment would otherwise have queued it.
+    """
+    if facts.complaint or facts.sentiment == "negative" or "?" in facts.text:
         return "respond"
-    if urgency_level in ("critical", "high"):
-        return "respond"
-    if "?" in facts.text:
-        return "respond"
-    if facts.sentiment == "positive":
+    if asks_nothing(sentiment=facts.sentiment, complaint=facts.complaint, text=facts.text):
         return "thank"
+    if facts.needs_reply is not None:
+        return "respond" if facts.needs_reply == "respond" else None
+    if facts.needs_human or urgency_level in PRESSING_LEVELS:
+        return "respond"
     return None
 
 
