@@ -43,6 +43,7 @@ RENDERERS: dict[str, str] = {
     "security": "alerts.slack_security:security_blocks",
     "spike": "alerts.slack_spike:spike_blocks",
     "digest": "alerts.slack_digest:summary_blocks",
+    "batch": "alerts.slack_batch:batch_blocks",
 }
 Renderer = Callable[[dict[str, Any]], tuple[str, list[dict[str, Any]]]]
 

@@ -34,6 +34,9 @@ class RouteRule(_Model):
     thread_replies: bool = True
     #: Rules are tried in order and the first match wins; true lets the rules below match the post too.
     keep_matching: bool = False
+    #: Non-urgent routes: collect alerts for this many minutes and send one summary per channel per window;
+    #: left out, every alert goes at once.
+    batch_every_min: int | None = Field(default=None, gt=0, le=24 * 60)
 
 class QuietHours(_Model):
     """Quiet hours of one channel: only posts with urgency at or above `break_urgency` notify during them."""

@@ -32,6 +32,7 @@ from core.storage.schema import AlertRow, ClassificationRow, MentionRow, OutboxR
 from models.base import Classifier
 from monitor.evaluate.labels import Labels, StreamRecord, read_stream
 from monitor.pipeline import Pipeline, build_classifier
+from monitor.pipeline.batches import summaries
 from monitor.pipeline.ingest import store_batch
 from sources.replay import ReplaySource
 
@@ -220,10 +221,18 @@ class Replay:
             opened = dict(session.execute(select(QueueItemRow.mention_id, QueueItemRow.kind)).all())
             routed = set(session.execute(select(RoutingRow.mention_id)).scalars().all())
             messages: dict[str, int] = defaultdict(int)
-            slack = 0
-            for payload in session.execute(select(OutboxRow.payload).where(OutboxRow.kind == "slack")).scalars():
-                slack += 1
-                messages[str((payload or {}).get("rule") or "")] += 1
+            lines: dict[str, list[tuple[str, str, datetime]]] = defaultdict(list)
+            for payload, status, channel, due in session.execute(
+                    select(OutboxRow.payload, OutboxRow.status, OutboxRow.channel, OutboxRow.next_attempt_at)
+                    .where(OutboxRow.kind == "slack")):
+                rule = str((payload or {}).get("rule") or "")
+                if status == "batched":  # a batched route's lines: one message per channel and window
+                    lines[rule].append((rule, channel, due))
+                else:
+                    messages[rule] += 1
+            for rule, rows in lines.items():
+                messages[rule] += summaries(rows)
+            slack = sum(messages.values())
             mentions = session.execute(select(MentionRow)).scalars().all()
             posts = []
             for mention in mentions:

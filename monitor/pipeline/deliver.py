@@ -12,12 +12,13 @@ An outbox row is one message on the far side. Two extensions keep that true for 
   it becomes pending again and its notifier gets the first send's result as `payload["_previous"]`, so it
   edits the message (chat.update) instead of posting another. Each re-arm stamps a new `payload["rev"]`; a
   send only marks the row "sent" when the row still holds the revision that was sent.
+
+A batched route's rows are lines of one summary per window instead (monitor/pipeline/batches.py).
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -29,15 +30,15 @@ from sqlalchemy.orm import Session
 
 from alerts.base import DeliveryError, Notifier
 from core.domain import Delivery
+from core.outbox import retry_delay_s
 from core.storage import Database
 from core.storage.schema import OutboxRow, UTCDateTime
+from monitor.pipeline.batches import deliver_batches, recover_batches
 
 log = logging.getLogger(__name__)
 
 #: A row left "sending" this long belongs to a process that died mid-send.
 IN_DOUBT_AFTER_S = 30.0
-RETRY_BASE_S = 2.0
-RETRY_CAP_S = 600.0
 #: After this many failures in a row (not rate limits) the far side is taken to be down until the next tick.
 CIRCUIT_FAILURES = 3
 #: A row waiting for the message it follows looks again this much later.
@@ -52,11 +53,6 @@ class Outcome(Enum):
     RATE_LIMITED = "rate_limited"
     WAITING = "waiting"
     SKIPPED = "skipped"
-
-
-def retry_delay_s(attempts: int) -> float:
-    """Return the jittered exponential backoff after `attempts` failed attempts."""
-    return min(RETRY_CAP_S, RETRY_BASE_S * 2 ** min(attempts - 1, 12)) * random.uniform(0.8, 1.2)
 
 
 def _revision(payload: Mapping[str, Any]) -> int:
@@ -135,6 +131,8 @@ class Deliverer:
                 .all()
             )
             for row in rows:
+                if row.payload.get("batch_key"):
+                    continue  # a line of a summary: settled with its summary below
                 notifier = self.notifiers.get(row.kind)
                 found = None
                 if notifier is not None:
@@ -150,7 +148,7 @@ class Deliverer:
                     row.status, row.next_attempt_at = "pending", now
                 row.sending_since = None
                 settled += 1
-        return settled
+        return settled + recover_batches(self, cutoff)
 
     def deliver_due(self, *, limit: int = 100) -> int:
         """Send up to `limit` due rows; return how many went out."""
@@ -167,7 +165,8 @@ class Deliverer:
                 .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
                 .limit(limit)
             ).all()
-        sent = failures = 0
+        sent = deliver_batches(self)
+        failures = 0
         started = self.monotonic()
         for outbox_id, channel in due:
             if self.monotonic() - started > self.max_tick_s:
@@ -202,7 +201,8 @@ class Deliverer:
             row.attempts += 1
             return _delivery(row, payload)
 
-    def _pace(self, channel: str) -> None:
+    def pace(self, channel: str) -> None:
+        """Wait until the channel's pace allows the next message."""
         last = self._last_sent.get(channel)
         if last is not None:
             wait = self.min_gap_s - (self.monotonic() - last)
@@ -224,7 +224,7 @@ class Deliverer:
             if found is not None:
                 self._sent(delivery, found)
                 return Outcome.SENT
-        self._pace(delivery.channel)
+        self.pace(delivery.channel)
         try:
             result = notifier.send(delivery)
         except DeliveryError as exc:

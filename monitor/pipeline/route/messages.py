@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from core.outbox import enqueue, rearm
+from core.outbox import enqueue, rearm, window_end
 from core.settings import RouteRule, Settings
 from core.storage.case_tables import CaseRow
 from core.storage.incident_tables import IncidentRow
@@ -124,7 +124,13 @@ def join_incident(
     batch.touched[incident.id] = incident
     why_not = _no_thread_reason(incident, rule, sig, batch.settings.slack.incident_thread_max, quiet.drop)
     outbox_id = None
-    if why_not is None:
+    if rule.batch_every_min and not quiet.drop:  # a batched route has no threads: the post is one more line
+        why_not = None
+        payload.update(rule=incident.rule, incident_id=incident.id, join_reason=match.reason)
+        outbox_id = enqueue_alert(session, incident.rule, incident.channel, mention, payload, now=now,
+                                  hold_until=quiet.hold_until, batch_every_min=rule.batch_every_min)
+        member.outbox_id = outbox_id
+    elif why_not is None:
         payload.update(rule=incident.rule, compact=True, incident_id=incident.id, join_reason=match.reason,
                        after=incident.root_outbox_id)
         outbox_id = enqueue_alert(session, incident.rule, incident.channel, mention, payload, now=now,
@@ -165,7 +171,7 @@ def open_incident(
     batch.incidents.add(incident, sig)
     payload.update(rule=rule.name, incident_id=incident.id)
     incident.root_outbox_id = enqueue_alert(session, rule.name, rule.channel, mention, payload, now=now,
-                                            hold_until=quiet.hold_until)
+                                            hold_until=quiet.hold_until, batch_every_min=rule.batch_every_min)
     record_alert(session, mention, rule.name, rule.channel, now, incident.root_outbox_id, None)
     return {"incident": incident.id, "outbox_id": incident.root_outbox_id, "root_outbox_id": incident.root_outbox_id,
             "note": quiet.reason if quiet.hold_until else None}
@@ -188,11 +194,18 @@ def _no_thread_reason(
 
 
 def enqueue_alert(session: Session, rule: str, channel: str, mention: MentionRow, payload: dict[str, Any], *,
-                  now: datetime, hold_until: datetime | None, key: str | None = None) -> int:
-    """Queue one Slack message about `mention` (once per rule, or per `key`); return its outbox row."""
+                  now: datetime, hold_until: datetime | None, key: str | None = None,
+                  batch_every_min: int | None = None) -> int:
+    """Queue one Slack message about `mention` (once per rule, or per `key`); return its outbox row.
+
+    With `batch_every_min` it is a line of the route's summary at the end of the window it falls in.
+    """
+    status, not_before = "pending", hold_until
+    if batch_every_min:
+        status, not_before = "batched", window_end(max(now, hold_until or now), batch_every_min)
     outbox_id, _ = enqueue(
         session, kind="slack", channel=channel, dedupe_key=key or f"slack:{rule}:{mention.id}", payload=payload,
-        now=now, not_before=hold_until,
+        now=now, not_before=not_before, status=status,
     )
     return outbox_id
 
@@ -208,8 +221,8 @@ def refresh_incidents(batch: RouteBatch) -> None:
     """Re-arm each grown incident's message once per batch, so Slack sees one edit per batch, not per post."""
     batch.session.flush()
     for incident in batch.touched.values():
-        if incident.root_outbox_id is None or incident.member_count < 2:
-            continue
+        if incident.root_outbox_id is None or incident.member_count < 2 or batch.rule(incident).batch_every_min:
+            continue  # a batched route's posts are lines of its summary, not edits of one message
         rearm(batch.session, incident.root_outbox_id, incident_payload(batch.session, incident, batch.settings.slack),
               now=batch.now)
 
