@@ -100,11 +100,14 @@ def evaluate_cmd(
     file: Path | None, data_dir: Path, model: str, heads: Path | None, split: str, baseline: bool,
     limit: int | None, as_json: bool,
 ) -> None:
-    """Report macro-recall, macro-F1, accuracy, per-class recall and ECE on the benchmarks or FILE.jsonl."""
+    """Report macro-recall, macro-F1, accuracy, per-class recall and ECE on the benchmarks or FILE.jsonl.
+
+    Rows of FILE.jsonl with a `lang` field get per-language rows too; the VADER baseline shows only for English.
+    """
     from models import ModelUnavailable, load_classifier
     from models.data import DataError, data_available, load_examples
     from models.evaluation import as_json as to_json
-    from models.evaluation import evaluate_benchmarks, evaluate_examples, format_table
+    from models.evaluation import evaluate_benchmarks, evaluate_by_language, format_table
 
     if file is None and not data_available(data_dir):
         raise click.ClickException(f"{data_dir}: labelled data not found; use --data-dir or give FILE.jsonl")
@@ -118,7 +121,7 @@ def evaluate_cmd(
     try:
         if file is not None:
             examples = load_examples(file, limit=limit)
-            results = {file.name: evaluate_examples(classifiers, examples, label=file.name, progress=progress)}
+            results = evaluate_by_language(classifiers, examples, label=file.name, progress=progress)
         else:
             results = evaluate_benchmarks(classifiers, data_dir, split=split, limit=limit, progress=progress)
     except DataError as exc:

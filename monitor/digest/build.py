@@ -48,6 +48,8 @@ class Digest:
     #: Figures over the stored cases opened this week (README, "Cases"): response rate, first response (wall
     #: clock and business hours), resolution, first-contact resolution, SLA breaches, recovery.
     cases: CaseFigures | None = None
+    #: Mentions and sentiment shares per stored language, busiest first ("unknown" where none was stored).
+    languages: list[figures.LanguageRow] = dataclasses.field(default_factory=list)
 
 
 def build_digest(
@@ -108,6 +110,7 @@ def build_digest(
         off_query=len(mine_all) - len(mine),
         models=sorted({post.model for post in mine if post.model}),
         cases=case_figures(week_cases, now=now, business_minutes=working),
+        languages=figures.by_language(mine),
     )
 
 

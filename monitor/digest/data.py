@@ -35,6 +35,8 @@ class PostRecord:
     urgency_category: str | None
     matched_query: bool
     model: str | None
+    #: The stored `classifications.language`; None while unclassified or when no language was told.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ def load_posts(db: Database, brands: Sequence[str], start: datetime, end: dateti
                     urgency_category=scores.urgency_category if scores is not None else None,
                     matched_query=scores.matched_query if scores is not None else True,
                     model=scores.model if scores is not None else None,
+                    language=scores.language if scores is not None else None,
                 )
             )
     return records

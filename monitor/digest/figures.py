@@ -63,6 +63,18 @@ class Volume:
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageRow:
+    """One language's mentions and its negative, neutral and positive shares of the classified ones."""
+
+    language: str
+    mentions: int
+    classified: int
+    negative: float | None
+    neutral: float | None
+    positive: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class BrandShare:
     """One brand's share of voice and net sentiment in the week."""
 
@@ -184,6 +196,20 @@ def sentiment(posts: Sequence[PostRecord], earlier: Sequence[Sequence[PostRecord
         vs_last_week=newcombe(negative, last),
         vs_earlier_weeks=newcombe(negative, pooled),
     )
+
+
+def by_language(posts: Sequence[PostRecord]) -> list[LanguageRow]:
+    """Return mentions and sentiment shares per stored language ("unknown" when none), busiest first."""
+    groups: dict[str, list[PostRecord]] = {}
+    for post in posts:
+        groups.setdefault(post.language or "unknown", []).append(post)
+    rows = []
+    for language, mine in groups.items():
+        rated = Counter(post.sentiment for post in mine if post.sentiment is not None)
+        total = sum(rated.values())
+        shares = [rated[name] / total if total else None for name in ("negative", "neutral", "positive")]
+        rows.append(LanguageRow(language, len(mine), total, *shares))
+    return sorted(rows, key=lambda row: (-row.mentions, row.language))
 
 
 def share_of_voice(posts: Sequence[PostRecord], brands: Sequence[str], own: str) -> list[BrandShare]:
