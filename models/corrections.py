@@ -6,7 +6,8 @@ corrected posts, starting from the heads the brand uses now and held close to th
 what the benchmarks taught). Some corrections are held out: the new heads are kept only when the whole classifier,
 with them in place, scores at least as well on those as it does now. Accepted heads are saved as
 `<classifier.data_dir>/heads/<brand>.safetensors` and score that brand's posts from then on; severity, irony,
-needs-a-reply and categories keep reading the shipped heads from the same encoder pass.
+needs-a-reply and categories keep reading the shipped heads from the same encoder pass; categories learn from the
+same corrections in `models.category_corrections`.
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ def brand_heads_file(data_dir: str | Path, brand: str) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Correction:
-    """One corrected post: its text and the labels the team gave it."""
+    """One corrected post: its text, the labels the team gave it, and the category the model had picked."""
 
     id: int
     text: str
     sentiment: str
     complaint: bool
     language: str | None = None
+    #: The urgency category the post has after the correction, and the one the model gave it before.
+    category: str | None = None
+    model_category: str | None = None
 
 
 @dataclass(slots=True)

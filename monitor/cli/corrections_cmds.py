@@ -1,4 +1,4 @@
-"""`brandmon train --corrections [-c CONFIG] [--brand B]`: learn per-brand heads from the team's corrections.
+"""`brandmon train --corrections [-c CONFIG] [--brand B]`: learn per-brand heads and categories from corrections.
 
 It extends the model command `brandmon train` (monitor/cli/model_cmds.py), which trains on the benchmarks. The
 corrections are the labelled examples the reply queue stores when someone reclassifies a post.
@@ -6,6 +6,8 @@ corrections are the labelled examples the reply queue stores when someone reclas
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +19,8 @@ CORRECTIONS_HELP = (
     "With --corrections: fit each own brand's sentiment and complaint heads on the corrections stored in the "
     "database of -c CONFIG, check them on held-out corrections, and save them under classifier.data_dir (heads/) "
     "only when the classifier scores at least as well with them; exits 1 when a brand's new heads score worse, or "
-    "too few corrections are stored (README, \"Learning from corrections\")."
+    "too few corrections are stored; category corrections teach the brand's categories the same way, checked on "
+    "the held-out category macro-F1 (README, \"Learning from corrections\")."
 )
 
 
@@ -35,7 +38,9 @@ def load_corrections(db: Any, brand: str) -> list[Any]:
     for row in rows:
         latest[row.mention_id if row.mention_id is not None else f"example-{row.id}"] = row
     return [Correction(id=row.id, text=row.text, sentiment=row.sentiment, complaint=bool(row.complaint),
-                       language=row.language) for row in sorted(latest.values(), key=lambda r: r.id)]
+                       language=row.language, category=row.urgency_category,
+                       model_category=(row.model_labels or {}).get("urgency_category"))
+            for row in sorted(latest.values(), key=lambda r: r.id)]
 
 
 def _figures(figures: dict[str, float]) -> str:
@@ -45,7 +50,6 @@ def _figures(figures: dict[str, float]) -> str:
 
 def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     from models import ModelUnavailable
-    from models.corrections import brand_heads_file, save_brand_heads, train_from_corrections
     from models.transformer import TransformerClassifier
     from monitor.pipeline import build_classifier
 
@@ -67,31 +71,78 @@ def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     failed = trained = 0
     for brand in brands:
         corrections = load_corrections(db, brand)
-        try:
-            outcome = train_from_corrections(classifier, brand, corrections, holdout=ours["holdout"],
-                                             seed=theirs["seed"], anchor=ours["anchor"],
-                                             min_corrections=ours["min_corrections"])
-        except ValueError as exc:
-            click.echo(f"brandmon: {'error' if named else 'skipped'}: {exc}", err=True)
-            failed += bool(named)
-            continue
-        trained += 1
-        where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} corrections score "
-                 f"{_figures(outcome.after)} on {outcome.held_out} held-out corrections; the current model scores "
-                 f"{_figures(outcome.before)}")
-        if not outcome.accepted:
-            click.echo(f"brandmon: error: {where}: worse, so the current model is kept", err=True)
-            failed += 1
-            continue
-        path = brand_heads_file(settings.classifier.data_dir, brand)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_brand_heads(path, outcome.heads, outcome.meta)
-        click.echo(f"brandmon train: {where}; saved {path}, which the classifier loads for {brand}")
+        heads = _train_heads(classifier, settings, brand, corrections, ours, theirs, named=bool(named))
+        categories = _train_categories(classifier, settings, brand, corrections, ours, theirs)
+        trained += heads is not None or categories is not None
+        failed += heads is False or categories is False or (bool(named) and heads is None and categories is None)
     db.dispose()
     if failed or not trained:
         if not trained and not failed:
             click.echo("brandmon: error: no brand has enough corrections to learn from", err=True)
         raise SystemExit(1)
+
+
+def _train_heads(classifier: Any, settings: Any, brand: str, corrections: list[Any], ours: dict[str, Any],
+                 theirs: dict[str, Any], *, named: bool) -> bool | None:
+    """Fit, check and save one brand's sentiment and complaint heads; return kept, refused (False) or None."""
+    from models.corrections import brand_heads_file, save_brand_heads, train_from_corrections
+
+    try:
+        outcome = train_from_corrections(classifier, brand, corrections, holdout=ours["holdout"],
+                                         seed=theirs["seed"], anchor=ours["anchor"],
+                                         min_corrections=ours["min_corrections"])
+    except ValueError as exc:
+        click.echo(f"brandmon: {'error' if named else 'skipped'}: {exc}", err=True)
+        return None
+    where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} corrections score "
+             f"{_figures(outcome.after)} on {outcome.held_out} held-out corrections; the current model scores "
+             f"{_figures(outcome.before)}")
+    path = brand_heads_file(settings.classifier.data_dir, brand)
+    kept = _settle(where, outcome.accepted, "model is", path, brand,
+                   lambda: save_brand_heads(path, outcome.heads, outcome.meta))
+    if kept:
+        classifier.use_brand_heads(brand, outcome.heads)  # the categories are checked with the heads that will run
+    return kept
+
+
+def _settle(where: str, accepted: bool, current: str, path: Path, brand: str, save: Callable[[], None]) -> bool:
+    """Save what was learned at `path` and say so, or say it is refused; return whether it was kept."""
+    if not accepted:
+        click.echo(f"brandmon: error: {where}: worse, so the current {current} kept", err=True)
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save()
+    click.echo(f"brandmon train: {where}: kept, saved {path}, which the classifier loads for {brand}")
+    return True
+
+
+def _category_figures(figures: dict[str, float]) -> str:
+    return f"category macro-F1 {figures['macro_f1']:.3f}, accuracy {figures['accuracy']:.3f}"
+
+
+def _train_categories(classifier: Any, settings: Any, brand: str, corrections: list[Any], ours: dict[str, Any],
+                      theirs: dict[str, Any]) -> bool | None:
+    """Learn, check and save what the corrections teach one brand's categories; return kept, refused or None."""
+    from models.category_corrections import (
+        brand_categories_file,
+        load_category_feedback,
+        save_category_feedback,
+        train_categories,
+    )
+
+    path = brand_categories_file(settings.classifier.data_dir, brand)
+    current = load_category_feedback(path)[0] if path.is_file() else []
+    try:
+        outcome = train_categories(classifier, brand, corrections, current=current, holdout=ours["holdout"],
+                                   seed=theirs["seed"], min_corrections=ours["min_category_corrections"])
+    except ValueError as exc:
+        click.echo(f"brandmon: categories skipped: {exc}", err=True)
+        return None
+    where = (f"{outcome.brand}: categories taught by {outcome.taught} category corrections (of "
+             f"{outcome.trained_on} used) score {_category_figures(outcome.after)} on {outcome.held_out} held-out "
+             f"corrections; the current model scores {_category_figures(outcome.before)}")
+    return _settle(where, outcome.accepted, "categories are", path, brand,
+                   lambda: save_category_feedback(path, outcome))
 
 
 _train.shared = ("seed",)  # type: ignore[attr-defined]
@@ -116,6 +167,8 @@ def _options() -> list[click.Parameter]:
                      show_default=True, help="Share of the corrections held out to check the new heads."),
         click.Option(["--min-corrections"], type=click.IntRange(min=6), default=20, show_default=True,
                      help="Fewest corrections a brand needs before heads are fitted for it."),
+        click.Option(["--min-category-corrections"], type=click.IntRange(min=1), default=3, show_default=True,
+                     help="Fewest category corrections (outside the held-out ones) to learn a brand's categories."),
         click.Option(["--anchor"], type=click.FloatRange(min=0), default=0.1, show_default=True,
                      help="Pull towards the current heads (L2 on the change of weights)."),
     ]
