@@ -225,8 +225,9 @@ def _quote(text: str, limit: int) -> str:
 
 def _drivers(payload: Mapping[str, Any]) -> list[str]:
     why = payload.get("explanation") or {}
-    # "needs_reply" holds the model's decision, not words of the post
-    return sorted({str(w) for key, words in why.items() if key != "needs_reply" for w in words})[:8]
+    # "needs_reply" and "not_relevant" hold the model's decisions, not words of the post
+    return sorted({str(w) for key, words in why.items() if key not in ("needs_reply", "not_relevant")
+                   for w in words})[:8]
 
 
 def alert_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

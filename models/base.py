@@ -24,6 +24,10 @@ URGENCY_CATEGORIES: tuple[str, ...] = (
     "none",
 )
 
+#: The `Scores.explanation` key of a post its brand's relevance filter hides: [probability, threshold] as text
+#: (`models/relevance.py`; the router queues such a post closed as not relevant).
+RELEVANCE_KEY = "not_relevant"
+
 NeedsReply = Literal["respond", "thank", "none"]
 NEEDS_REPLY: tuple[NeedsReply, ...] = ("respond", "thank", "none")
 

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "monitor.cli.evaluate_cmds",
     "monitor.cli.calibrate_cmds",
     "monitor.cli.corrections_cmds",
+    "monitor.cli.relevance_cmds",
     "monitor.cli.alert_cmds",
     "monitor.cli.queue_cmds",
     "monitor.cli.language_cmds",

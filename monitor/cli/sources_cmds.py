@@ -111,6 +111,10 @@ def sources(ctx: click.Context, config_path: Path, database_url: str | None, mon
                        f"{for_terminal(config.name)}` lists them")
     click.echo(f"estimated spend since {month_start.isoformat()}: ${total:.3f} "
                "(X pay-per-use prices; Reddit's free tier, Bluesky and Mastodon cost nothing)")
+    from monitor.cli.relevance_cmds import filter_lines
+
+    for line in filter_lines(settings, db):  # what each brand's "not relevant" clicks taught (README, "Learning ...")
+        click.echo(line)
 
 
 @sources.command()

@@ -45,7 +45,8 @@ def learned_options(settings: Settings) -> dict[str, Any]:
     """Return the classifier options with the brands' own categories and their correction heads added.
 
     Brands that define `categories` turn on `model_categories` (categories read from the encoder, for every brand;
-    their keywords stay as overrides); heads that `brandmon train --corrections` saved for a brand are loaded for it.
+    their keywords stay as overrides); heads that `brandmon train --corrections` saved for a brand are loaded for it,
+    and so is the relevance filter `brandmon train --relevance` kept for it.
     """
     options = dict(settings.classifier.options)
     own = {b.name: [c.model_dump() for c in b.categories] for b in settings.brands if b.categories}
@@ -63,6 +64,17 @@ def learned_options(settings: Settings) -> dict[str, Any]:
              if (path := brand_heads_file(settings.classifier.data_dir, b.name)).is_file()}
     if saved:
         options["brand_heads"] = {**dict(options.get("brand_heads") or {}), **saved}
+    from models.category_corrections import saved_category_feedback, with_category_feedback
+
+    # what the corrections taught the brands' categories (`brandmon train --corrections`) joins their categories
+    options = with_category_feedback(options, saved_category_feedback(settings.classifier.data_dir,
+                                                                      [b.name for b in settings.brands]))
+    from models.relevance import relevance_file
+
+    filters = {b.name: path for b in settings.brands
+               if b.own and (path := relevance_file(settings.classifier.data_dir, b.name)).is_file()}
+    if filters:  # `brandmon train --relevance` kept them; the classifier marks the posts they hide
+        options["relevance_filters"] = {**dict(options.get("relevance_filters") or {}), **filters}
     return options
 
 

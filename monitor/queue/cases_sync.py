@@ -38,13 +38,14 @@ def _audit(session: Session, action: str, *, at: datetime, item: QueueItemRow, m
 
 
 def create_item(session: Session, case: CaseRow, mention: MentionRow, scores: ClassificationRow, *, kind: str,
-                sla: SlaSettings, now: datetime, history: str | None) -> QueueItemRow | None:
+                sla: SlaSettings, now: datetime, history: str | None,
+                hidden: str | None = None) -> QueueItemRow | None:
     """Queue the case for a responder; history is queued closed (`not_relevant`, reopenable) so its old
-    deadlines breach nothing."""
+    deadlines breach nothing, and so is a post the brand's relevance filter `hidden` (the reason why)."""
     first_due, resolve_due = deadlines(mention.created_at, scores.urgency_level, sla)
     inserted = insert_ignore(session, QueueItemRow, [{
         "mention_id": mention.id, "brand": mention.brand, "kind": kind,
-        "status": "not_relevant" if history else "new", "urgency_score": scores.urgency_score,
+        "status": "not_relevant" if history or hidden else "new", "urgency_score": scores.urgency_score,
         "urgency_level": scores.urgency_level, "urgency_category": scores.urgency_category,
         "first_response_due": first_due, "resolution_due": resolve_due, "created_at": now, "updated_at": now,
         "version": 1}], conflict=("mention_id",), returning=("id",))
@@ -56,7 +57,7 @@ def create_item(session: Session, case: CaseRow, mention: MentionRow, scores: Cl
         case.needs_response_at, case.first_response_due = mention.created_at, first_due
     _audit(session, "queued", at=now, item=item, mention_id=mention.id,
            detail={"kind": kind, "level": scores.urgency_level, "case": case.id,
-                   **({"history": history} if history else {})})
+                   **({"history": history} if history else {}), **({"hidden": hidden} if hidden else {})})
     return item
 
 

@@ -28,6 +28,7 @@ from core.storage.schema import ClassificationRow, MentionRow, RoutingRow
 from monitor.pipeline.claim import Statement, claim_batches
 from monitor.pipeline.route.cases import refresh_cases, route_brand_post, route_customer_post
 from monitor.pipeline.route.messages import RouteBatch, alert_payload, refresh_incidents
+from monitor.pipeline.route.relevance import hide_not_relevant
 from monitor.pipeline.route.security import route_scam, scam_check
 from monitor.pipeline.sweep import resolve_quiet_cases
 from monitor.queue.cases_store import is_brand_post
@@ -117,7 +118,7 @@ def _route_one(batch: RouteBatch, mention: MentionRow, scores: ClassificationRow
     check = scam_check(batch, mention)
     if check.flag:  # an impostor's bait is no customer conversation: the security route, never respond or thank
         return route_scam(batch, mention, scores, check)
-    return route_customer_post(batch, mention, scores)
+    return hide_not_relevant(batch, mention, scores) or route_customer_post(batch, mention, scores)
 
 
 __all__ = ["alert_payload", "route_pending"]
