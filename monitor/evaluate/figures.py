@@ -146,6 +146,8 @@ class StreamFigures:
     model: dict[str, Any] = field(default_factory=dict)
     #: Posts that should not be answered (scams, spam, news) that opened a respond or thank item.
     wrongly_queued: dict[str, int] = field(default_factory=dict)
+    #: Posts that need the team, and outage posts, that reached no case and no incident (the team never sees them).
+    unplaced: dict[str, int] = field(default_factory=dict)
 
     @property
     def messages_per_post(self) -> float:
@@ -162,6 +164,7 @@ class StreamFigures:
             "security": self.security.as_dict(),
             "slack_messages": self.slack_messages, "slack_messages_per_post": round(self.messages_per_post, 4),
             "messages_by_rule": self.messages_by_rule, "model": self.model, "wrongly_queued": self.wrongly_queued,
+            "unplaced": self.unplaced,
         }
 
 
@@ -184,6 +187,7 @@ def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
         messages_by_rule=dict(sorted(run.messages_by_rule.items())),
         model=model_figures(posts),
         wrongly_queued=_wrongly_queued(customers),
+        unplaced=unplaced(customers),
     )
 
 
@@ -227,6 +231,14 @@ def _wrongly_queued(customers: Sequence[PostResult]) -> dict[str, int]:
             "no_action_queued_respond": sum(p.opened == "respond" for p in idle)}
 
 
+def unplaced(customers: Sequence[PostResult]) -> dict[str, int]:
+    """Count the posts that need the team, and the outage posts, that reached neither a case nor an incident."""
+    acting = [p for p in customers if p.labels.needs_action()]
+    outage = [p for p in customers if p.labels.category == "outage"]
+    return {"need_action": len(acting), "need_action_unplaced": sum(not p.placed for p in acting),
+            "outage": len(outage), "outage_unplaced": sum(not p.placed for p in outage)}
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -257,6 +269,10 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
     lines.append(f"respond queue: {respond.tp + respond.fp} items opened, precision {_cell(respond.precision)}, "
                  f"recall {_cell(respond.recall)}; scams queued {figures.wrongly_queued['scam_queued']}, "
                  f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}")
+    if figures.unplaced:
+        out = figures.unplaced
+        lines.append(f"in no case or incident: {out['need_action_unplaced']} of {out['need_action']} posts that need "
+                     f"action, {out['outage_unplaced']} of {out['outage']} outage posts")
     security = figures.security
     lines.append(f"security alerts: {security.tp + security.fp}, precision {_cell(security.precision)}, "
                  f"recall {_cell(security.recall)} of {security.tp + security.fn} scams")

@@ -66,6 +66,8 @@ class PostResult:
     alerts: frozenset[str] = frozenset()
     #: The kind ("respond", "thank") of the queue item this post opened, as it stood at the end of the replay.
     opened: str | None = None
+    #: Whether routing put the post in a customer case or an incident (the team can find it there).
+    placed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +221,9 @@ class Replay:
             for mention_id, rule in session.execute(select(AlertRow.mention_id, AlertRow.rule)):
                 alerts[mention_id].add(rule)
             opened = dict(session.execute(select(QueueItemRow.mention_id, QueueItemRow.kind)).all())
-            routed = set(session.execute(select(RoutingRow.mention_id)).scalars().all())
+            decisions: dict[int, dict[str, Any] | None] = dict(
+                session.execute(select(RoutingRow.mention_id, RoutingRow.matched_rules)).all())
+            routed = set(decisions)
             messages: dict[str, int] = defaultdict(int)
             lines: dict[str, list[tuple[str, str, datetime]]] = defaultdict(list)
             for payload, status, channel, due in session.execute(
@@ -240,13 +244,15 @@ class Replay:
                 record = self._labels.get((mention.network, mention.external_id))
                 if scores is None or record is None or mention.id not in routed:
                     continue
+                decision = decisions[mention.id] or {}
                 posts.append(_result(mention, scores, record, own=mention.brand in own,
-                                     alerts=frozenset(alerts.get(mention.id, ())), opened=opened.get(mention.id)))
+                                     alerts=frozenset(alerts.get(mention.id, ())), opened=opened.get(mention.id),
+                                     placed=decision.get("case") is not None or bool(decision.get("incidents"))))
         return RouteRun(posts, slack, dict(messages))
 
 
 def _result(mention: MentionRow, scores: dict[str, Any], record: StreamRecord, *, own: bool,
-            alerts: frozenset[str], opened: str | None) -> PostResult:
+            alerts: frozenset[str], opened: str | None, placed: bool) -> PostResult:
     return PostResult(
         mention_id=mention.id, external_id=mention.external_id, network=mention.network, brand=mention.brand,
         own=own, from_brand=record.from_brand, labels=record.labels, text=mention.text,
@@ -254,7 +260,7 @@ def _result(mention: MentionRow, scores: dict[str, Any], record: StreamRecord, *
         complaint=bool(scores["complaint"]), category=scores["urgency_category"], level=scores["urgency_level"],
         urgency_score=float(scores["urgency_score"]), language=scores["language"],
         needs_human=bool(scores["needs_human"]), matched_query=bool(scores["matched_query"]), alerts=alerts,
-        opened=opened,
+        opened=opened, placed=placed,
     )
 
 

@@ -26,7 +26,11 @@ _ROLES = re.compile(r"\b(support|help|care|security|team|official|refunds?|billi
                     r"rewards?|promo|hq|admin)\b", re.IGNORECASE)
 _LINK = re.compile(r"(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})(?:/[^\s|>]*)?", re.IGNORECASE)
 _BAIT = re.compile(r"\b(refunds?|claim|owed|prizes?|giveaway|free|verify|verification|suspend\w*|rewards?|"
-                   r"compensation|gift ?cards?|winner|won)\b|link in (?:our|my) bio", re.IGNORECASE)
+                   r"compensation|gift ?cards?|winner|won)\b|link in (?:our |my |the )?bio", re.IGNORECASE)
+_BIO_LINK = re.compile(r"link in (?:our |my |the )?bio", re.IGNORECASE)
+#: Money asked for up front ("send 0.05 ETH, get 0.5 back"): the advance-fee giveaway.
+_MONEY_ASK = re.compile(r"\b(send|transfer|deposit|pay)\b.{0,40}?\b(eth|btc|bitcoin|usdt|crypto|gift ?cards?)\b",
+                        re.IGNORECASE | re.DOTALL)
 _SECRET_ASK = re.compile(
     r"\b(reply|dm|send|message|share|confirm|tell|provide|enter)\b.{0,60}?\b(pin|password|passcode|card numbers?|"
     r"card digits|cvv|cvc|otp|one[- ]time (?:code|password)|verification code|security code|seed phrase|"
@@ -120,8 +124,10 @@ def check_scam(mention: Post, *, brand_name: str, accounts: Iterable[str] = (),
     baits: list[str] = []
     if _SECRET_ASK.search(mention.text):
         baits.append("it asks for a PIN, password or card details")
-    if _BAIT.search(mention.text) and (off_site or re.search(r"link in (?:our|my) bio", mention.text, re.I)):
+    if _BAIT.search(mention.text) and (off_site or _BIO_LINK.search(mention.text)):
         baits.append("it offers a refund, prize or claim behind a link off the brand's domains")
+    if _MONEY_ASK.search(mention.text):
+        baits.append("it asks for money or crypto up front")
     if not baits:
         return ScamCheck(False)
     return ScamCheck(True, tuple(posing + baits))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -85,6 +86,31 @@ def matching_rules(rules: Sequence[RouteRule], facts: RoutingFacts) -> list[Rout
     return matched
 
 
+_RETWEET = re.compile(r"^\s*RT @\w+:")
+#: A web address: a scheme, or a domain followed by a path ("status.example.com/incidents/12").
+_LINK = re.compile(r"https?://\S+|\bwww\.\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|myself|i'm|im|i've|ive|i'd|i'll)\b", re.IGNORECASE)
+
+
+def relays(text: str, language: str | None = None) -> bool:
+    """Return True for a post that passes on news rather than speaking for its author.
+
+    A link or a retweet ("RT @someone: ...") shared with no voice of its own (in English: no first person, no
+    question, nobody tagged) is how news sites, status-page watchers and ads post, and how their posts are passed
+    on. It asks nothing of the team, so it opens no queue item and no pressing alert; it still joins its case, the
+    incident and the routes that match it. A retweeted customer ("RT @sam: @Brand my line is down") keeps a voice.
+    """
+    if language not in (None, "en", "und"):
+        return False
+    plain = text.replace("\u2019", "'")
+    retweet = _RETWEET.match(plain)
+    if retweet is not None:
+        plain = plain[retweet.end():]
+    words = _LINK.sub(" ", plain)  # what the author wrote around the links ("/i/26" is no "I")
+    shared = retweet is not None or _LINK.search(plain) is not None
+    return shared and "?" not in words and "@" not in words and _FIRST_PERSON.search(words) is None
+
+
 def asks_nothing(*, sentiment: str, complaint: bool, text: str) -> bool:
     """Return True for positive words that raise no complaint and ask no question: a thank-you, not a ticket."""
     return sentiment == "positive" and not complaint and "?" not in text
@@ -93,11 +119,14 @@ def asks_nothing(*, sentiment: str, complaint: bool, text: str) -> bool:
 def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     """Decide whether a post needs a responder: "respond", "thank", or None for no queue item.
 
-    A complaint (sarcastic praise included: the classifier reads it as one), negativity or a question needs a
-    responder; positive words that ask nothing are thanked. Between the two the model's needs-a-reply decision
-    speaks where it has one, so a post that needs nothing (news, spam, chatter) opens no item, even when its
-    urgency words or an unsure sentiment would otherwise have queued it.
+    A post that relays news (`relays`: a retweet, a shared link with no voice of its own) asks nothing of the
+    team, whatever its words say. Otherwise a complaint (sarcastic praise included: the classifier reads it as
+    one), negativity or a question needs a responder; positive words that ask nothing are thanked. Between the two
+    the model's needs-a-reply decision speaks where it has one, so a post that needs nothing (news, spam, chatter)
+    opens no item, even when its urgency words or an unsure sentiment would otherwise have queued it.
     """
+    if relays(facts.text, facts.language):
+        return None
     if facts.complaint or facts.sentiment == "negative" or "?" in facts.text:
         return "respond"
     if asks_nothing(sentiment=facts.sentiment, complaint=facts.complaint, text=facts.text):

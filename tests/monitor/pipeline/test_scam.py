@@ -36,6 +36,9 @@ def test_the_brand_marks_are_its_distinctive_words_and_accounts() -> None:
     ("kestre1_care", "Kestrel Care", "Reply with your PIN and the last 4 card digits to keep your line", "PIN"),
     ("deals4u", "Deals", "Claim your free Kestrel phone at kestrel-phones.example/win", "imitates the brand's name"),
     ("k3str3l_gifts", "Kestrel Gifts", "GIVEAWAY! free handset, click the link in our bio", "refund, prize"),
+    ("kstrl_drops", "Kestrel Rewards", "Kestrel x crypto GIVEAWAY, link in bio #giveaway", "refund, prize"),
+    ("kestrel_promo", "Kestrel Promo", "first 500 to send 0.05 ETH get 0.5 ETH back!! official partnership",
+     "money or crypto up front"),
 ])
 def test_an_impostor_that_baits_is_flagged_with_its_reasons(handle: str, name: str, text: str, why: str) -> None:
     flag, reasons = check(post(text, handle, name))
@@ -48,6 +51,7 @@ def test_an_impostor_that_baits_is_flagged_with_its_reasons(handle: str, name: s
     ("kestrelfan", "Kestrel fan", "love the free roaming, claimed my bonus at kestrel.example/bonus"),  # own domain
     ("kestrel_watch", "Kestrel Watch", "Kestrel's outage map: https://downdetector.example/kestrel"),  # no bait
     ("birder", "Bird Watcher", "A kestrel hovering by the A34, free entertainment at birds.example"),  # no posing
+    ("sam_k", "Sam K", "@KestrelMobile someone DMd me to send 0.05 ETH for a giveaway, link in bio. Is it you?"),
 ])
 def test_customers_the_brand_and_bystanders_are_not_flagged(handle: str, name: str, text: str) -> None:
     assert check(post(text, handle, name)) == (False, ())
@@ -60,7 +64,7 @@ def test_on_the_demo_stream_only_spam_is_flagged_and_every_phishing_post_is() ->
                if check_scam(post(row["text"], row["author_handle"], row["author_name"]), brand_name=row["brand"],
                              accounts=accounts.get(row["brand"], [])).flag}
     assert set(flagged.values()) == {"spam"}
-    assert {"kstrl_refunds", "kestrel_secure1", "0rbital_gifts"} <= set(flagged)
+    assert {"kstrl_refunds", "kestrel_secure1", "0rbital_gifts", "kstrl_eth_drops"} <= set(flagged)
 
 
 @pytest.mark.skipif(not (DATA_DIR / "conversations" / "twcs-sample.csv").exists(), reason="needs ../shared/data")
