@@ -36,7 +36,7 @@ from monitor.pipeline.route.rules import (
     quiet_decision,
     stored_needs_reply,
 )
-from monitor.queue.cases_store import place_brand_post, place_customer_post, refold
+from monitor.queue.cases_store import Placement, place_brand_post, place_customer_post, refold
 from monitor.queue.cases_sync import (
     after_brand_post,
     bump_item,
@@ -80,13 +80,18 @@ def route_brand_post(batch: RouteBatch, mention: MentionRow) -> dict[str, Any]:
     return {"case": case.id, "brand_reply": placement.post.via or "native", "case_status": case.status}
 
 
+def place_in_case(batch: RouteBatch, mention: MentionRow, scores: ClassificationRow) -> Placement | None:
+    """Put a customer's post in its case (opening one only when it matched the brand query); None when none."""
+    batch.serialise(mention.brand)
+    return place_customer_post(batch.session, mention, accounts=batch.accounts(mention.brand, mention.network),
+                               merge_window_h=batch.settings.cases.merge_window_h, may_open=scores.matched_query,
+                               now=batch.now)
+
+
 def route_customer_post(batch: RouteBatch, mention: MentionRow, scores: ClassificationRow) -> dict[str, Any]:
     """Put a customer's post in its case, queue or bump the case's item, and tell Slack once per case."""
     session, settings, now = batch.session, batch.settings, batch.now
-    batch.serialise(mention.brand)
-    placement = place_customer_post(session, mention, accounts=batch.accounts(mention.brand, mention.network),
-                                    merge_window_h=settings.cases.merge_window_h, may_open=scores.matched_query,
-                                    now=now)
+    placement = place_in_case(batch, mention, scores)
     if placement is None:
         return {"skipped": "does not match the brand query"}
     case = placement.case

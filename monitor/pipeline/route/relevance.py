@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from core.storage.case_tables import CaseRow
 from core.storage.schema import AuditRow, ClassificationRow, MentionRow
 from models.base import RELEVANCE_KEY
-from monitor.pipeline.route.cases import facts_of
+from monitor.pipeline.route.cases import facts_of, place_in_case
 from monitor.pipeline.route.messages import RouteBatch
 from monitor.pipeline.route.rules import queue_kind
-from monitor.queue.cases_store import place_customer_post, refold
+from monitor.queue.cases_store import refold
 from monitor.queue.cases_sync import create_item
 
 #: The audit action of a post the filter hid (actor "brandmon", so it never counts as a person's click).
@@ -57,10 +57,7 @@ def hide_not_relevant(batch: RouteBatch, mention: MentionRow, scores: Classifica
     if mark is None or _in_conversation(session, mention, settings.cases.merge_window_h):
         return None
     probability, threshold = mark
-    batch.serialise(mention.brand)
-    placement = place_customer_post(session, mention, accounts=batch.accounts(mention.brand, mention.network),
-                                    merge_window_h=settings.cases.merge_window_h, may_open=scores.matched_query,
-                                    now=now)
+    placement = place_in_case(batch, mention, scores)
     if placement is None:
         return {"skipped": "does not match the brand query"}
     case = placement.case
