@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from models import ModelUnavailable
-from models.base import Post
+from models.base import Post, Scores
 from models.categories import CategoryFeedback
 from models.check_sets import figures
 from models.corrections import MIN_HELD_OUT, Correction, brand_heads_file, split_held_out
@@ -66,6 +66,11 @@ def category_feedback(corrections: Sequence[Correction]) -> list[CategoryFeedbac
 
 def _label(category: str | None) -> str:
     return "none" if category is None or category in NO_CATEGORY else category
+
+
+def picked(scores: Scores) -> str:
+    """Return the category the model read from a post: a brand's own by its name, else the built-in one."""
+    return scores.category if scores.category is not None else scores.urgency_category
 
 
 def category_figures(labels: Sequence[str | None], predicted: Sequence[str | None]) -> dict[str, float]:
@@ -149,11 +154,12 @@ def train_categories(
                          f"{min_corrections} are needed to learn categories")
     posts = [Post(c.text, c.language, brand) for c in held]
     labels = [c.category for c in held]
-    # the stored category is a built-in one (a brand's own is stored as "other"), so the check reads the same
-    before = category_figures(labels, [s.urgency_category for s in classifier.classify(posts)])
+    # a correction keeps a brand category's own name (routing stores it as "other"), so the check reads the
+    # model's own pick, `Scores.category`
+    before = category_figures(labels, [picked(s) for s in classifier.classify(posts)])
     classifier.add_categories(brand, _replacing(feedback, current))
     try:
-        after = category_figures(labels, [s.urgency_category for s in classifier.classify(posts)])
+        after = category_figures(labels, [picked(s) for s in classifier.classify(posts)])
     finally:
         classifier.add_categories(brand, _replacing(current, feedback))
     meta = CategoryMeta(brand=brand, model=classifier.name, trained_on=len(train), held_out=len(held),
@@ -219,6 +225,7 @@ __all__ = [
     "category_figures",
     "check_set_corrections",
     "load_category_feedback",
+    "picked",
     "save_category_feedback",
     "saved_category_feedback",
     "teaches",

@@ -211,6 +211,7 @@ def listen(config_path: Path, database_url: str | None) -> None:
     from slack_sdk.web import WebClient
 
     from core.settings import Secrets
+    from monitor.queue.categories import brand_categories
     from monitor.web.slack_actions import ActionHandler, socket_mode_listener
 
     settings, db = load(config_path, database_url)
@@ -224,7 +225,8 @@ def listen(config_path: Path, database_url: str | None) -> None:
         app_token=app_token.get_secret_value(),
         web_client=WebClient(token=bot, base_url=settings.slack.base_url),
     )
-    handler = ActionHandler(db, settings.slack, lease_min=settings.queue.lease_min, sla=settings.sla)
+    handler = ActionHandler(db, settings.slack, lease_min=settings.queue.lease_min, sla=settings.sla,
+                            categories=brand_categories(settings.brands))
     client.socket_mode_request_listeners.append(socket_mode_listener(handler))
     client.connect()
     click.echo("brandmon: listening for Slack button clicks over Socket Mode; Ctrl-C stops")

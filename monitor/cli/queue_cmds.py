@@ -18,6 +18,7 @@ from models.base import SENTIMENTS, URGENCY_CATEGORIES
 from monitor.cli import language_cmds as lang
 from monitor.cli.common import config_options, fail, load, with_loopback_slack
 from monitor.cli.queue_show import print_item
+from monitor.queue.categories import brand_categories
 from monitor.queue.context import mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
@@ -285,7 +286,8 @@ def snooze_cmd(config_path: Path, database_url: str | None, actor: str, item_id:
 @click.argument("item_id", type=int)
 @click.option("--sentiment", type=click.Choice(SENTIMENTS), default=None)
 @click.option("--complaint/--no-complaint", default=None)
-@click.option("--urgency-category", type=click.Choice(URGENCY_CATEGORIES), default=None)
+@click.option("--urgency-category", default=None, metavar="C",
+              help="a built-in category (" + ", ".join(URGENCY_CATEGORIES) + ") or one of the item's brand's own")
 def reclassify_cmd(config_path: Path, database_url: str | None, actor: str, item_id: int, sentiment: str | None,
                    complaint: bool | None, urgency_category: str | None) -> None:
     """Correct an item's labels; the correction is kept as a labelled example for training."""
@@ -293,7 +295,8 @@ def reclassify_cmd(config_path: Path, database_url: str | None, actor: str, item
     actor = _acting(db, actor)
     entry = _run("reclassify", get_entry, db, item_id)
     example = _run("reclassify", reclassify, db, entry.mention.id, actor, sla=settings.sla,  # type: ignore[attr-defined]
-                   sentiment=sentiment, complaint=complaint, urgency_category=urgency_category, item_id=item_id)
+                   categories=brand_categories(settings.brands), sentiment=sentiment, complaint=complaint,
+                   urgency_category=urgency_category, item_id=item_id)
     click.echo(f"labelled example {example.id} stored: {example.sentiment}, "  # type: ignore[attr-defined]
                f"complaint={example.complaint}, urgency={example.urgency_category}")  # type: ignore[attr-defined]
     item = get_entry(db, item_id).item

@@ -2,30 +2,38 @@
 
 The correction is stored as a labelled example for later training, and the post's urgency is scored again with
 the function the classifier uses (`models.urgency.urgency_score`): a corrected sentiment or complaint counts as
-certain (probability 1 or 0), what was not corrected keeps the model's probability. From the new score follow
-the urgency level (`sla.level_thresholds`), the item's SLA deadlines (counted from the post's time, as when it
-was queued), and its kind ("respond" / "thank", by the routing rule); the case that holds the item follows its
-item's deadline. One audit row says what changed.
+certain (probability 1 or 0), what was not corrected keeps the model's probability. The category may be a
+built-in one or the brand's own (`brands[].categories`, with its weight; `monitor.queue.categories`). The score
+then goes through the decision routing makes (`monitor.pipeline.classify.decided_urgency`: praise and posts that
+need no answer stay below "high"), and from it follow the urgency level (`sla.level_thresholds`), and for the
+queue item of the post's case (the post's own, or the one a follow-up was folded into) its level, SLA deadlines
+and kind, recomputed over the case's posts as routing built them: the most urgent post's level, deadlines
+counted from the first customer post since the brand last answered (a follow-up after a reply: its own time),
+"respond" when any post needs an answer. The case follows its item's deadline. One audit row says what changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.settings import SlaSettings
 from core.storage import Database
+from core.storage.case_tables import CasePostRow, CaseRow
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, utcnow
-from models.base import SENTIMENTS, URGENCY_CATEGORIES
+from models.base import SENTIMENTS, NeedsReply, Scores, Sentiment
 from models.urgency import urgency_score
+from monitor.pipeline.classify import decided_urgency
 from monitor.pipeline.route.cases import facts_of
-from monitor.pipeline.route.rules import queue_kind
-from monitor.queue.cases_store import case_of_item
+from monitor.pipeline.route.rules import queue_kind, stored_needs_reply
+from monitor.queue.cases_store import case_of_item, case_of_mention
 from monitor.queue.cases_sync import refresh_message
+from monitor.queue.categories import BrandCategories, ChosenCategory, choose_category
 from monitor.queue.items import ItemNotFound, QueueConflict, QueueError, audit, lease_holder
 from monitor.queue.sla import deadlines
 
@@ -39,32 +47,102 @@ def _check(sentiment: str | None, complaint: bool | None, urgency_category: str 
         raise QueueError("reclassify needs at least one of sentiment, complaint, urgency category")
     if sentiment is not None and sentiment not in SENTIMENTS:
         raise QueueError(f"sentiment must be one of {', '.join(SENTIMENTS)}, not {sentiment!r}")
-    if urgency_category is not None and urgency_category not in URGENCY_CATEGORIES:
-        raise QueueError(f"urgency category must be one of {', '.join(URGENCY_CATEGORIES)}, not {urgency_category!r}")
 
 
-def rescore(scores: ClassificationRow, *, sentiment: str | None, complaint: bool | None, category: str) -> float:
-    """Return the post's urgency score with the corrected labels taken as certain."""
+def rescore(scores: ClassificationRow, *, sentiment: str | None, complaint: bool | None, category: str,
+            weight: float | None = None) -> float:
+    """Return the post's urgency score with the corrected labels taken as certain (`weight`: a brand's own)."""
     if sentiment is not None:
         negative = 1.0 if sentiment == "negative" else 0.0
     else:
         negative = float((scores.sentiment_probs or {}).get("negative", 0.0))
     complaint_prob = float(scores.complaint_prob) if complaint is None else (1.0 if complaint else 0.0)
     return urgency_score(category=category, negative_prob=negative, complaint_prob=complaint_prob,
-                         severity=int(scores.severity or 0))
+                         severity=int(scores.severity or 0), weight=weight)
+
+
+def decided(scores: ClassificationRow, text: str, score: float, sla: SlaSettings) -> float:
+    """Return the urgency routing stores for `scores` (labels already corrected) with urgency `score`.
+
+    A thin adapter: `decided_urgency` reads the classifier's `Scores`, so the stored row is turned back into one.
+    """
+    return decided_urgency(Scores(
+        sentiment=cast(Sentiment, scores.sentiment), sentiment_probs=dict(scores.sentiment_probs or {}),
+        complaint=bool(scores.complaint), complaint_prob=float(scores.complaint_prob),
+        severity=int(scores.severity or 0), urgency_score=score, urgency_category=scores.urgency_category,
+        language=scores.language, needs_reply=cast(NeedsReply | None, stored_needs_reply(scores.explanation))),
+        text, sla)
+
+
+def _current(session: Session, mention: MentionRow, scores: ClassificationRow,
+             categories: BrandCategories | None) -> ChosenCategory:
+    """Return the category the post has now: a person's earlier brand category stays, though stored as "other"."""
+    name = scores.urgency_category
+    if name == "other":
+        given = session.scalar(select(LabelledExampleRow.urgency_category)
+                               .where(LabelledExampleRow.mention_id == mention.id)
+                               .order_by(LabelledExampleRow.id.desc()).limit(1))
+        name = given or name
+    try:
+        return choose_category(mention.brand, name, categories)
+    except QueueError:  # a category the brand no longer defines: as stored, at its built-in weight
+        return ChosenCategory(scores.urgency_category, scores.urgency_category)
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """One customer post of a case, with its scores."""
+
+    mention: MentionRow
+    scores: ClassificationRow
+
+
+def _case_posts(session: Session, case: CaseRow | None, mention: MentionRow,
+                scores: ClassificationRow) -> tuple[list[_Post], list[datetime]]:
+    """Return the case's classified customer posts, oldest first, and the times the brand posted in it."""
+    if case is None:
+        return [_Post(mention, scores)], []
+    rows = session.execute(
+        select(MentionRow, ClassificationRow, CasePostRow.from_brand, CasePostRow.created_at, CasePostRow.author)
+        .select_from(CasePostRow)
+        .outerjoin(MentionRow, MentionRow.id == CasePostRow.mention_id)
+        .outerjoin(ClassificationRow, ClassificationRow.mention_id == CasePostRow.mention_id)
+        .where(CasePostRow.case_id == case.id)
+        .order_by(CasePostRow.created_at, CasePostRow.id)).all()
+    posts = [_Post(m, s) for m, s, from_brand, _, author in rows
+             if not from_brand and m is not None and s is not None and author == case.customer_handle]
+    if all(p.mention.id != mention.id for p in posts):
+        posts.append(_Post(mention, scores))
+        posts.sort(key=lambda p: p.mention.created_at)
+    return posts, [at for _, _, from_brand, at, _ in rows if from_brand]
+
+
+def _waiting_since(posts: list[_Post], brand_posts: list[datetime]) -> datetime:
+    """Return when the customer began waiting: their first post after the brand's last answer before their last."""
+    last = posts[-1].mention.created_at
+    answered = [at for at in brand_posts if at < last]
+    since = max(answered) if answered else None
+    return next(p.mention.created_at for p in posts if since is None or p.mention.created_at > since)
 
 
 def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _update_item(session: Session, item: QueueItemRow, mention: MentionRow, scores: ClassificationRow, *,
-                 sla: SlaSettings, now: datetime) -> dict[str, list[Any]]:
-    """Bring the item's urgency, deadlines and kind in line with the corrected scores; return what changed."""
-    first_due, resolve_due = deadlines(mention.created_at, scores.urgency_level, sla)
-    kind = queue_kind(facts_of(mention, scores), urgency_level=scores.urgency_level) or item.kind
-    wanted = {"urgency_score": scores.urgency_score, "urgency_level": scores.urgency_level,
-              "urgency_category": scores.urgency_category, "kind": kind, "first_response_due": first_due,
+def _update_item(session: Session, item: QueueItemRow, case: CaseRow | None, mention: MentionRow,
+                 scores: ClassificationRow, *, sla: SlaSettings, now: datetime) -> tuple[dict[str, list[Any]],
+                                                                                         datetime]:
+    """Bring the item's urgency, deadlines and kind in line with its case's posts; return what changed and
+    when the customer began waiting."""
+    posts, brand_posts = _case_posts(session, case, mention, scores)
+    top = max(posts, key=lambda p: p.scores.urgency_score)  # the first of equals, as routing's bump keeps it
+    start = _waiting_since(posts, brand_posts)
+    first_due, resolve_due = deadlines(start, top.scores.urgency_level, sla)
+    kinds = {queue_kind(facts_of(p.mention, p.scores), urgency_level=p.scores.urgency_level) for p in posts}
+    own = queue_kind(facts_of(mention, scores), urgency_level=scores.urgency_level)
+    kind = "respond" if "respond" in kinds else own or item.kind
+    wanted = {"urgency_score": top.scores.urgency_score, "urgency_level": top.scores.urgency_level,
+              "urgency_category": top.scores.urgency_category, "kind": kind, "first_response_due": first_due,
               "resolution_due": resolve_due}
     changed = {name: [_jsonable(getattr(item, name)), _jsonable(wanted[name])] for name in _ITEM_FIELDS
                if getattr(item, name) != wanted[name]}
@@ -73,18 +151,15 @@ def _update_item(session: Session, item: QueueItemRow, mention: MentionRow, scor
             setattr(item, name, wanted[name])
         item.version += 1
         item.updated_at = now
-    return changed
+    return changed, start
 
 
-def _update_case(session: Session, item: QueueItemRow, mention: MentionRow, *, now: datetime) -> dict[str, Any]:
-    """Make the case that holds `item` follow its deadline (a thank-you has none); return what changed."""
-    case = case_of_item(session, item.id)
-    if case is None:
-        return {}
+def _update_case(session: Session, case: CaseRow, item: QueueItemRow, start: datetime, *,
+                 now: datetime) -> dict[str, Any]:
+    """Make the case follow its item's deadline (a thank-you has none); return what changed."""
     before = (case.needs_response_at, case.first_response_due)
     if item.kind == "respond":
-        case.needs_response_at = case.needs_response_at or mention.created_at
-        case.first_response_due = item.first_response_due
+        case.needs_response_at, case.first_response_due = start, item.first_response_due
     else:
         case.needs_response_at = case.first_response_due = None
     after = (case.needs_response_at, case.first_response_due)
@@ -96,12 +171,24 @@ def _update_case(session: Session, item: QueueItemRow, mention: MentionRow, *, n
     return detail
 
 
+def _item_of(session: Session, mention_id: int) -> tuple[QueueItemRow | None, CaseRow | None]:
+    """Return the queue item a post is worked through (its own, or its case's for a follow-up) and the case."""
+    item = session.execute(select(QueueItemRow).where(QueueItemRow.mention_id == mention_id)).scalar()
+    if item is not None:
+        return item, case_of_item(session, item.id)
+    case = case_of_mention(session, mention_id)
+    if case is None or case.queue_item_id is None:
+        return None, case
+    return session.get(QueueItemRow, case.queue_item_id), case
+
+
 def reclassify(
     db: Database,
     mention_id: int,
     actor: str,
     *,
     sla: SlaSettings,
+    categories: BrandCategories | None = None,
     sentiment: str | None = None,
     complaint: bool | None = None,
     urgency_category: str | None = None,
@@ -109,11 +196,12 @@ def reclassify(
     item_id: int | None = None,
     force: bool = False,
 ) -> LabelledExampleRow:
-    """Correct a post's labels, store the correction as a labelled example, and re-rank the post's queue item.
+    """Correct a post's labels, store the correction as a labelled example, and re-rank its case's queue item.
 
-    `sla` is the config's `sla` section (levels and deadlines). While someone else holds a live claim on the
-    post's item, only they (or `force`, for admins) may correct it. `item_id`, when given, must be the post's
-    queue item.
+    `sla` is the config's `sla` section (levels and deadlines); `categories` the brands' own categories
+    (`monitor.queue.categories.brand_categories(settings.brands)`): a post can be given one of its brand's, at
+    the brand's weight. While someone else holds a live claim on the item, only they (or `force`, for admins) may
+    correct it. `item_id`, when given, must be the item the post is worked through.
     """
     now = now or utcnow()
     if now.tzinfo is None:
@@ -126,7 +214,9 @@ def reclassify(
         scores = session.get(ClassificationRow, mention_id)
         if scores is None:
             raise QueueError(f"post {mention_id} has not been classified yet; nothing to correct")
-        item = session.execute(select(QueueItemRow).where(QueueItemRow.mention_id == mention_id)).scalar()
+        chosen = (choose_category(mention.brand, urgency_category, categories) if urgency_category is not None
+                  else _current(session, mention, scores, categories))
+        item, case = _item_of(session, mention_id)
         if item_id is not None and (item is None or item.id != item_id):
             raise QueueError(f"post {mention_id} does not belong to queue item {item_id}")
         holder = lease_holder(item, now) if item is not None else None
@@ -134,28 +224,29 @@ def reclassify(
             raise QueueConflict(f"item {item.id} is claimed by {holder}; only they can reclassify it now")
         before = {"sentiment": scores.sentiment, "complaint": scores.complaint,
                   "urgency_category": scores.urgency_category, "model": scores.model}
-        new_category = urgency_category if urgency_category is not None else scores.urgency_category
-        score = rescore(scores, sentiment=sentiment, complaint=complaint, category=new_category)
         example = LabelledExampleRow(
             mention_id=mention.id, brand=mention.brand, network=mention.network,
             language=scores.language or mention.language, text=mention.text, model_labels=before,
             origin="queue", actor=actor, created_at=now,
             sentiment=sentiment if sentiment is not None else scores.sentiment,
-            complaint=complaint if complaint is not None else scores.complaint, urgency_category=new_category,
+            complaint=complaint if complaint is not None else scores.complaint, urgency_category=chosen.name,
         )
         session.add(example)
         scores.sentiment, scores.complaint = example.sentiment, example.complaint
-        scores.urgency_category, scores.urgency_score = new_category, score
-        scores.urgency_level = sla.level_for(score)
+        scores.urgency_category = chosen.stored
+        raw = rescore(scores, sentiment=sentiment, complaint=complaint, category=chosen.stored, weight=chosen.weight)
+        scores.urgency_score = decided(scores, mention.text, raw, sla)
+        scores.urgency_level = sla.level_for(scores.urgency_score)
         after: dict[str, Any] = {"sentiment": example.sentiment, "complaint": example.complaint,
-                                 "urgency_category": new_category, "urgency_score": score,
+                                 "urgency_category": chosen.name, "urgency_score": scores.urgency_score,
                                  "urgency_level": scores.urgency_level}
+        if chosen.stored != chosen.name:
+            after["stored_category"] = chosen.stored
         detail: dict[str, Any] = {"before": before, "after": after}
         if item is not None:
-            detail["item"] = _update_item(session, item, mention, scores, sla=sla, now=now)
-            case = _update_case(session, item, mention, now=now)
-            if case:
-                detail["case"] = case
+            detail["item"], start = _update_item(session, item, case, mention, scores, sla=sla, now=now)
+            if case is not None:
+                detail["case"] = _update_case(session, case, item, start, now=now)
         session.flush()
         detail["example_id"] = example.id
         audit(session, actor=actor, action="reclassified", at=now, item_id=item.id if item else None,

@@ -144,9 +144,11 @@ def _translator(settings: Settings, secrets_: Secrets) -> tuple[LibreTranslateCl
 
 def _slack_actions(settings: Settings, db: Database, secrets_: Secrets, clock: Callable[[], datetime]) -> Any:
     """Build Slack's interactivity endpoint: no login or CSRF here, Slack's request signature is checked instead."""
+    from monitor.queue.categories import brand_categories
     from monitor.web.slack_actions import ActionHandler, build_router
 
-    handler = ActionHandler(db, settings.slack, clock=clock, lease_min=settings.queue.lease_min, sla=settings.sla)
+    handler = ActionHandler(db, settings.slack, clock=clock, lease_min=settings.queue.lease_min, sla=settings.sla,
+                            categories=brand_categories(settings.brands))
     secret = secrets_.slack_signing_secret
     return build_router(handler, signing_secret=secret.get_secret_value() if secret is not None else None,
                         max_age_s=settings.slack.signature_max_age_s)

@@ -14,6 +14,7 @@ from core.storage.queue_tables import ROLES
 from core.storage.schema import ReplyRow
 from models.base import SENTIMENTS, URGENCY_CATEGORIES
 from monitor.queue.cases_store import cases_by_item
+from monitor.queue.categories import brand_categories, own_choices
 from monitor.queue.context import ThreadState, current_thread_state, customer_context, mark_seen
 from monitor.queue.items import (
     OPEN_STATUSES,
@@ -139,6 +140,7 @@ def item_page_response(request: Request, user: User, item_id: int, *, draft: str
         sla=_sla(item, now, context.settings.queue.breach_warning_min), holder=holder,
         mine=holder == user.username, trail=audit_trail(context.db, item_id=item.id, limit=100),
         sentiments=SENTIMENTS, categories=URGENCY_CATEGORIES, status_code=status_code,
+        own_categories=own_choices(mention.brand, brand_categories(context.settings.brands)),
         translation=translation_view(context, entry), proposal=proposal, translate_draft=translate_draft,
         proposal_token=sign_proposal(context, proposal, actor=user.username) if proposal else "",
         approved_text=shown, approved_check=check_reply(shown, mention.network) if proposal else None,
@@ -241,12 +243,13 @@ def change_status(request: Request, user: CurrentUser, item_id: ItemId, status: 
 @router.post("/items/{item_id}/reclassify", dependencies=CSRF)
 def reclassify_item(request: Request, user: CurrentUser, item_id: ItemId, sentiment: str = Form("", max_length=32),
                     complaint: str = Form("", max_length=8),
-                    urgency_category: str = Form("", max_length=32)) -> Response:
+                    urgency_category: str = Form("", max_length=64)) -> Response:
     """Correct the post's labels; the correction becomes a training example."""
     context = ctx(request)
     try:
         entry = get_entry(context.db, item_id)
-        reclassify(context.db, entry.mention.id, user.username, sla=context.settings.sla, sentiment=sentiment or None,
+        reclassify(context.db, entry.mention.id, user.username, sla=context.settings.sla,
+                   categories=brand_categories(context.settings.brands), sentiment=sentiment or None,
                    complaint={"yes": True, "no": False}.get(complaint), urgency_category=urgency_category or None,
                    now=context.now(), item_id=item_id, force=user.is_admin)
         flash(request, "ok", "Thanks: the correction is saved as a training example, and the item's priority, "

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy import select
@@ -27,6 +27,9 @@ from core.storage.incident_tables import IncidentMemberRow, IncidentRow
 from core.storage.schema import OutboxRow, QueueItemRow, utcnow
 from monitor.pipeline.route.incidents import incident_payload
 from monitor.web.slack_guard import BadBody, BodyTooLarge, first_use, message_items, parse_form, read_capped
+
+if TYPE_CHECKING:
+    from monitor.queue.categories import BrandCategories
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +154,12 @@ class ActionHandler:
         lease_min: int | None = None,
         on_change: Callable[[], None] | None = None,
         sla: SlaSettings | None = None,
+        categories: BrandCategories | None = None,
     ) -> None:
         self.db = db
         self.slack = slack
         self.sla = sla or SlaSettings()  # the config's `sla`: a reclassified post's level and deadlines
+        self.categories = categories  # the brands' own categories a post may be reclassified to
         self.clock = clock
         self.lease_min = lease_min
         self.on_change = on_change
@@ -199,12 +204,14 @@ class ActionHandler:
                     set_status(self.db, item_id, "not_relevant", actor, now=now)
             elif action.action_id == "reclassify" and action.mention_id and action.option:
                 field, _, value = action.option.partition("=")
-                if field == "sentiment":
-                    reclassify(self.db, action.mention_id, actor, sla=self.sla, sentiment=value, now=now)
-                elif field == "complaint":
-                    reclassify(self.db, action.mention_id, actor, sla=self.sla, complaint=value == "yes", now=now)
-                else:
+                corrections: dict[str, dict[str, Any]] = {"sentiment": {"sentiment": value},
+                                                          "complaint": {"complaint": value == "yes"},
+                                                          "urgency_category": {"urgency_category": value}}
+                corrected = corrections.get(field, {})
+                if not corrected:
                     return ActionResult(action.action_id, False, f"unknown reclassification {action.option!r}")
+                reclassify(self.db, action.mention_id, actor, sla=self.sla, categories=self.categories, now=now,
+                           **corrected)
                 outcome = ActionResult("reclassify", True, action.option.replace("=", ": "))
             else:
                 return ActionResult(action.action_id, False, "unknown or incomplete action")
