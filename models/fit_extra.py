@@ -29,7 +29,7 @@ from models.extra_heads import BUILTIN_EXTRA_HEADS, ExtraHeads, ExtraMeta, save_
 from models.heads import load_heads
 from models.scoring import Decision, IronyRule, decide
 
-_QUESTION = re.compile(r"\?|\b(how|what|when|where|why|can|could|please|pls|help)\b", re.IGNORECASE)
+QUESTION = re.compile(r"\?|\b(how|what|when|where|why|can|could|please|pls|help)\b", re.IGNORECASE)
 
 
 def read_jsonl(path: Path) -> list[dict[str, object]]:
@@ -74,6 +74,66 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, *, balanced: bool = Tru
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Return the logistic function of `z`."""
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_irony(vectors: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Fit the irony head on `irony_train`: C by val F1 of the ironic class, then the threshold on val; test once.
+
+    Returns (weight, bias, record of the choices and the test figures).
+    """
+    best = None
+    for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
+        w, b = fit_logistic(vectors["irony_train"], y["train"], c)
+        f1 = f1_binary(y["val"], (vectors["irony_val"] @ w + b >= 0).astype(int))
+        print(f"irony C={c}: val F1(ironic) {f1:.4f}", flush=True)
+        if best is None or f1 > best[0]:
+            best = (f1, c, w, b)
+    assert best is not None
+    _, c_irony, w_irony, b_irony = best
+    val_prob = sigmoid(vectors["irony_val"] @ w_irony + b_irony)
+    thresholds = np.round(np.arange(0.3, 0.71, 0.02), 2)
+    t_f1 = max(thresholds, key=lambda t: f1_binary(y["val"], (val_prob >= t).astype(int)))
+    test_pred = (sigmoid(vectors["irony_test"] @ w_irony + b_irony) >= t_f1).astype(int)
+    return w_irony, b_irony, {
+        "C": c_irony,
+        "threshold_f1": float(t_f1),
+        "val_f1_ironic": round(f1_binary(y["val"], (val_prob >= t_f1).astype(int)), 4),
+        "test_f1_ironic": round(f1_binary(y["test"], test_pred), 4),
+        "test_macro_f1": round((f1_binary(y["test"], test_pred) + f1_binary(1 - y["test"], 1 - test_pred)) / 2, 4),
+        "test_n": len(test_pred),
+    }
+
+
+def fit_reply(
+    positives: np.ndarray, negatives: np.ndarray, rng: random.Random
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Fit the needs-a-reply head on weak labels (answered inbound tweets against general ones), C on a 15% split."""
+    x = np.concatenate([positives, negatives])
+    yy = np.concatenate([np.ones(len(positives), dtype=int), np.zeros(len(negatives), dtype=int)])
+    order = list(range(len(yy)))
+    rng.shuffle(order)
+    cut = int(len(order) * 0.85)
+    train, val = np.array(order[:cut]), np.array(order[cut:])
+    best = None
+    for c in (0.03, 0.1, 0.3, 1.0):
+        w, b = fit_logistic(x[train], yy[train], c)
+        f1 = f1_binary(yy[val], (x[val] @ w + b >= 0).astype(int))
+        if best is None or f1 > best[0]:
+            best = (f1, c, w, b)
+    assert best is not None
+    return best[2], best[3], {"C": best[1], "val_f1_weak": round(best[0], 4), "positives": len(positives),
+                              "negatives": len(negatives)}
+
+
+def extra_module(w_irony: np.ndarray, b_irony: float, w_reply: np.ndarray, b_reply: float) -> ExtraHeads:
+    """Return the extra heads module holding the fitted irony and reply weights."""
+    out = ExtraHeads(w_irony.shape[0])
+    with torch.no_grad():
+        out.irony.weight.copy_(torch.from_numpy(w_irony)[None])
+        out.irony.bias.fill_(b_irony)
+        out.reply.weight.copy_(torch.from_numpy(w_reply)[None])
+        out.reply.bias.fill_(b_reply)
+    return out.eval()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -124,29 +184,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         np.savez(args.cache, **dict[str, Any](vectors))
 
     record: dict[str, object] = {}
-    # Irony: choose C on val by ironic-class F1 at 0.5, then the decision threshold on val.
     y = {s: np.array([bool(r["irony"]) for r in rows], dtype=int) for s, rows in irony.items()}
-    best = None
-    for c in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0):
-        w, b = fit_logistic(vectors["irony_train"], y["train"], c)
-        f1 = f1_binary(y["val"], (vectors["irony_val"] @ w + b >= 0).astype(int))
-        print(f"irony C={c}: val F1(ironic) {f1:.4f}", flush=True)
-        if best is None or f1 > best[0]:
-            best = (f1, c, w, b)
-    assert best is not None
-    _, c_irony, w_irony, b_irony = best
-    val_prob = sigmoid(vectors["irony_val"] @ w_irony + b_irony)
-    thresholds = np.round(np.arange(0.3, 0.71, 0.02), 2)
-    t_f1 = max(thresholds, key=lambda t: f1_binary(y["val"], (val_prob >= t).astype(int)))
-    test_pred = (sigmoid(vectors["irony_test"] @ w_irony + b_irony) >= t_f1).astype(int)
-    record["irony"] = {
-        "C": c_irony,
-        "threshold_f1": float(t_f1),
-        "val_f1_ironic": round(f1_binary(y["val"], (val_prob >= t_f1).astype(int)), 4),
-        "test_f1_ironic": round(f1_binary(y["test"], test_pred), 4),
-        "test_macro_f1": round((f1_binary(y["test"], test_pred) + f1_binary(1 - y["test"], 1 - test_pred)) / 2, 4),
-        "test_n": len(test_pred),
-    }
+    w_irony, b_irony, record["irony"] = fit_irony(vectors, y)
     print("irony:", record["irony"], flush=True)
 
     # Needs a reply: answered inbound tweets that ask for something (likely thanks are left out: the
@@ -156,38 +195,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     positive = SENTIMENTS.index("positive")
     keep_pos = [
         i for i, r in enumerate(pool)
-        if r["tweet_id"] in answered and not (twcs_sent[i, positive] >= 0.6 and not _QUESTION.search(r["text"]))
+        if r["tweet_id"] in answered and not (twcs_sent[i, positive] >= 0.6 and not QUESTION.search(r["text"]))
     ]
-    x = np.concatenate([vectors["twcs"][keep_pos], vectors["general"]])
-    yy = np.concatenate([np.ones(len(keep_pos), dtype=int), np.zeros(len(vectors["general"]), dtype=int)])
-    order = list(range(len(yy)))
-    rng.shuffle(order)
-    cut = int(len(order) * 0.85)
-    train, val = np.array(order[:cut]), np.array(order[cut:])
-    best = None
-    for c in (0.03, 0.1, 0.3, 1.0):
-        w, b = fit_logistic(x[train], yy[train], c)
-        f1 = f1_binary(yy[val], (x[val] @ w + b >= 0).astype(int))
-        if best is None or f1 > best[0]:
-            best = (f1, c, w, b)
-    assert best is not None
-    _, c_reply, w_reply, b_reply = best
-    record["reply_weak"] = {"C": c_reply, "val_f1_weak": round(best[0], 4), "positives": len(keep_pos),
-                            "negatives": len(vectors["general"])}
+    w_reply, b_reply, record["reply_weak"] = fit_reply(vectors["twcs"][keep_pos], vectors["general"], rng)
 
-    out = ExtraHeads(w_irony.shape[0])
-    with torch.no_grad():
-        out.irony.weight.copy_(torch.from_numpy(w_irony)[None])
-        out.irony.bias.fill_(b_irony)
-        out.reply.weight.copy_(torch.from_numpy(w_reply)[None])
-        out.reply.bias.fill_(b_reply)
+    out = extra_module(w_irony, b_irony, w_reply, b_reply)
 
     # The irony threshold for the sarcasm rule is chosen on validation data with the whole decision: the lowest
     # threshold at which val sentiment macro-recall and complaint macro-F1 are no worse than without the rule.
     meta = ExtraMeta(version="v1", encoder=classifier.name, hidden_size=int(w_irony.shape[0]),
                      encoder_precision=classifier.precision, irony_threshold=0.5, reply_threshold=0.5,
                      training=record)
-    classifier.use_extra_heads(out.eval(), meta)
+    classifier.use_extra_heads(out, meta)
     temperature = heads_meta.temperature
     with torch.no_grad():
         sims = {}
