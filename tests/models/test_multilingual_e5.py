@@ -109,3 +109,31 @@ def test_torch_model_matches_the_c_engine(engine: object) -> None:
     # The engine also quantises activations to 8 bits, so the two differ by rounding only.
     assert (ours * theirs).sum(1).min() > 0.995
     assert PREFIX == "query: "
+
+
+def test_a_bfloat16_model_is_read_straight_into_bfloat16_and_agrees_with_float32(file: E5File) -> None:
+    import torch
+
+    from models.e5 import E5Encoder
+
+    tokenizer = E5Tokenizer(file)
+    batch = tokenizer(TEXTS)
+    fp32, bf16 = E5Encoder(file).eval(), E5Encoder(file, dtype=torch.bfloat16).eval()
+    assert {p.dtype for p in bf16.parameters()} == {torch.bfloat16}
+    with torch.inference_mode():
+        vectors = [
+            torch.nn.functional.normalize(
+                mean_pool(model(batch["input_ids"], batch["attention_mask"]).last_hidden_state.float(),
+                          batch["attention_mask"]), dim=-1)
+            for model in (fp32, bf16)
+        ]
+    assert (vectors[0] * vectors[1]).sum(1).min() > 0.99
+
+
+def test_padding_encoded_posts_gives_what_the_batch_call_gives(file: E5File) -> None:
+    tokenizer = E5Tokenizer(file)
+    together = tokenizer(TEXTS, max_length=16)
+    padded = tokenizer.pad_batch([tokenizer.encode(text, max_length=16) for text in TEXTS])
+    assert padded["input_ids"].equal(together["input_ids"])
+    assert padded["attention_mask"].equal(together["attention_mask"])
+    assert (padded["offset_mapping"] == together["offset_mapping"]).all()
