@@ -20,6 +20,8 @@ from models.network import Pass
 FORMAT = "brandmon-extra-heads"
 #: The file that ships beside the v1 heads and goes with the built-in encoder.
 BUILTIN_EXTRA_HEADS = Path(__file__).resolve().parent / "weights" / "minilm-l6-extra-v1.safetensors"
+#: The file that goes with the shipped multilingual-e5 heads (`python -m models.fit_extra_e5` fits it).
+BUILTIN_ML_EXTRA_HEADS = Path(__file__).resolve().parent / "weights" / "e5-small-extra-v1.safetensors"
 TASKS: tuple[str, ...] = ("irony", "reply")
 
 

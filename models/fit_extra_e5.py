@@ -31,7 +31,7 @@ from models.check_sets import CHECKS, needs_reply_texts
 from models.data import DEFAULT_DATA_DIR
 from models.e5 import E5_LABEL, load_e5
 from models.encoder import add_lora, load_lora, merge_lora
-from models.extra_heads import ExtraHeads, ExtraMeta, save_extra_heads
+from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, ExtraHeads, ExtraMeta, save_extra_heads
 from models.fit_extra import (
     QUESTION,
     extra_module,
@@ -46,8 +46,6 @@ from models.heads import HeadsMeta, TriageHeads, load_heads
 from models.network import TriageNet
 from models.scoring import IronyRule, decide
 
-#: The extra heads that go with the shipped multilingual heads (`models/weights/e5-small-heads-ml1.safetensors`).
-BUILTIN_ML_EXTRA_HEADS = Path(__file__).resolve().parent / "weights" / "e5-small-extra-v1.safetensors"
 ML_CHECK = CHECKS / "needs_reply-ml.jsonl"
 _REPLY_CLASSES = ("respond", "thank", "none")
 

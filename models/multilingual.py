@@ -23,11 +23,12 @@ from models.base import Classifier, Post, Scores
 from models.batching import length_groups
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
 from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
+from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
 from models.heads import HeadsUnavailable, load_heads
 from models.language import guess_language
 from models.network import TriageNet, calibrated, token_shares
 from models.packed import pack_linear_layers
-from models.scoring import assemble, check_options, decide, explain, keyword_pick, unscored
+from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
 from models.transformer import TransformerClassifier
 from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
 
@@ -98,9 +99,14 @@ class MultilingualClassifier(Classifier):
         batch_size: int = 64,
         abstain_margin: float = 0.1,
         explain_words: int = 3,
+        ml_extra_heads: str | Path | None = None,
         **english_options: Any,
     ) -> None:
-        """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...)."""
+        """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...).
+
+        `ml_extra_heads` is e5's irony and needs-a-reply heads file (default: the shipped one, fitted by
+        `python -m models.fit_extra_e5`).
+        """
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         self.english = TransformerClassifier(
             model=english_model,
@@ -133,6 +139,11 @@ class MultilingualClassifier(Classifier):
                 add_lora(encoder, meta.lora)
                 load_lora(encoder, lora)
                 merge_lora(encoder)
+            extra_path = Path(ml_extra_heads).expanduser() if ml_extra_heads else BUILTIN_ML_EXTRA_HEADS
+            self._extra, self._extra_meta = load_extra_heads(extra_path)
+            if self._extra_meta.hidden_size != meta.hidden_size:
+                raise ModelUnavailable(f"{extra_path}: extra heads were fitted for hidden size "
+                                       f"{self._extra_meta.hidden_size}, but {E5_LABEL} has {meta.hidden_size}")
         except (E5Unavailable, HeadsUnavailable, EncoderUnavailable) as exc:
             raise ModelUnavailable(str(exc)) from exc
         if self.precision == "bf16":
@@ -213,6 +224,8 @@ class MultilingualClassifier(Classifier):
         result = self._net(encoded["input_ids"], encoded["attention_mask"])
         shares = token_shares(result, self._net.heads)
         probs = calibrated(result, self._meta.temperature)
+        extra = score_extra(self._extra, self._extra_meta, result)
+        irony = IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint)
         offsets = encoded["offset_mapping"]
         mask = encoded["attention_mask"].numpy()
         out = []
@@ -220,15 +233,21 @@ class MultilingualClassifier(Classifier):
             decision = decide(
                 probs.sentiment[row], float(probs.complaint[row]), probs.severity_logits[row],
                 abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
+                irony_prob=float(extra.irony[row]), irony=irony,
             )
             complaint = decision.complaint_prob >= self._meta.complaint_threshold
+            # sarcasm: the praise words irony turned around are what explain the complaint
+            complaint_shares = extra.irony_shares[row] if decision.sarcastic else shares["complaint"][row, :, 0].numpy()
             words = explain(
                 post.text, offsets[row], mask[row], label=int(decision.sentiment_probs.argmax()),
                 sentiment_shares=shares["sentiment"][row].numpy(),
-                complaint_shares=shares["complaint"][row, :, 0].numpy(), complaint=complaint, k=self._explain_words,
+                complaint_shares=complaint_shares, complaint=complaint, k=self._explain_words,
             )
             pick = keyword_pick(self._match_urgency(post), complaint=complaint)
-            out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick))
+            reply_prob = float(extra.reply[row])
+            out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
+                                respond=complaint or reply_prob >= self._extra_meta.reply_threshold,
+                                reply_prob=reply_prob))
         return out
 
     def _match_urgency(self, post: Post) -> UrgencyMatch:

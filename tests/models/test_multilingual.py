@@ -34,12 +34,25 @@ def test_spanish_cancellation_is_negative_with_churn_risk(classifier: Multilingu
     assert "cancelar" in score.explanation["urgency"]
     # e5 posts get the same category fields as English ones (from the keyword rules: no prototypes on e5).
     assert score.category == "churn_risk" and "cancelar" in score.category_words and score.category_prob == 1.0
-    assert score.irony_prob is None and score.needs_reply is None  # no irony or reply head for e5
+    # e5 has its own irony and needs-a-reply heads (models/fit_extra_e5.py)
+    assert score.irony_prob is not None and 0.0 <= score.irony_prob <= 1.0 and score.needs_reply_prob is not None
     [thanks] = classifier.classify([Post("muchas gracias por la ayuda, todo solucionado, sois geniales")])
     assert thanks.sentiment_probs["positive"] > score.sentiment_probs["positive"]
     assert score.sentiment_probs["negative"] > thanks.sentiment_probs["negative"]
     assert score.urgency_score > thanks.urgency_score
 
+
+def test_requests_in_other_languages_need_a_reply_and_chatter_does_not(classifier: MultilingualClassifier) -> None:
+    request, question, chatter = classifier.classify([
+        Post("Die Rechnung als PDF lässt sich in der App nicht herunterladen, bitte helft mir"),
+        Post("¿Cómo cambio la tarifa desde la app?"),
+        Post("hoy hace sol en Madrid, qué bonito día"),
+    ])
+    assert (request.language, question.language, chatter.language) == ("de", "es", "es")
+    assert request.needs_reply == "respond" and question.needs_reply == "respond"
+    assert chatter.needs_reply != "respond"
+    assert chatter.needs_reply_prob is not None and question.needs_reply_prob is not None
+    assert chatter.needs_reply_prob < question.needs_reply_prob
 
 def test_french_and_german_posts_are_scored_not_sent_to_a_human_for_their_language(
     classifier: MultilingualClassifier,

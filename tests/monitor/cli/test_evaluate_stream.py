@@ -73,7 +73,7 @@ def test_benchmark_options_do_not_go_with_a_stream(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_demo_stream_is_labelled_for_evaluation(tmp_path: Path) -> None:
     config = tmp_path / "demo.yaml"
-    config.write_text(DEMO_CONFIG.read_text(encoding="utf-8").replace("kind: transformer", "kind: lexicon"),
+    config.write_text(DEMO_CONFIG.read_text(encoding="utf-8").replace("kind: multilingual", "kind: lexicon"),
                       encoding="utf-8")
     code, out, err = _evaluate("--stream", str(SAMPLE_STREAM), "-c", str(config), "--json")
     assert code == 0, err
