@@ -50,6 +50,7 @@ def _figures(figures: dict[str, float]) -> str:
 
 def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     from models import ModelUnavailable
+    from models.multilingual import MultilingualClassifier
     from models.transformer import TransformerClassifier
     from monitor.pipeline import build_classifier
 
@@ -64,6 +65,8 @@ def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
         classifier = build_classifier(settings)
     except ModelUnavailable as exc:
         fail(str(exc))
+    if isinstance(classifier, MultilingualClassifier):
+        classifier = classifier.english  # the English model's heads learn; e5's posts keep the shipped heads
     if not isinstance(classifier, TransformerClassifier):
         fail(f"classifier.kind is {settings.classifier.kind!r}: heads from corrections are fitted on the "
              "transformer's encoder; set classifier.kind: transformer")

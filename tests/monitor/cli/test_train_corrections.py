@@ -89,3 +89,17 @@ def test_the_lexicon_model_has_no_heads_to_learn(config: Path) -> None:
 def test_benchmark_training_options_do_not_go_with_corrections(config: Path) -> None:
     code, _, err = _train(config, "--epochs", "3")
     assert code == 2 and "--epochs does not go with --corrections" in err
+
+
+@pytest.mark.slow
+def test_the_multilingual_model_learns_through_its_english_model(config: Path) -> None:
+    from models.multilingual import MultilingualClassifier
+
+    config.write_text(config.read_text(encoding="utf-8").replace("kind: lexicon", "kind: multilingual"),
+                      encoding="utf-8")
+    store_corrections(config, 24)
+    code, out, err = _train(config)
+    assert code == 0, err
+    assert "heads fitted on 18 corrections" in out
+    classifier = build_classifier(load_settings(config))
+    assert isinstance(classifier, MultilingualClassifier) and classifier.english.brand_heads("Acme") is not None
