@@ -62,6 +62,23 @@ def message_as_text(message: dict[str, Any]) -> str:
     return for_terminal(text, keep_newlines=True)
 
 
+def _menu_problems(element: dict[str, Any]) -> list[str]:
+    """Return where a static_select breaks Slack's limits (`alerts.slack_menu` lists them)."""
+    if element.get("type") != "static_select":
+        return []
+    options, groups = element.get("options"), element.get("option_groups")
+    if (options is None) == (groups is None):
+        return ["needs options or option_groups, not both"]
+    problems = [] if 0 < len(options or groups or []) <= 100 else ["needs 1 to 100 options or option groups"]
+    for group in groups or [{"label": {"text": ""}, "options": options}]:
+        listed = group.get("options") or []
+        if len(group["label"]["text"]) > 75 or not 0 < len(listed) <= 100:
+            problems.append("an option group's label is over 75 characters or it has not 1 to 100 options")
+        problems.extend(f"option {o.get('value')!r}: text over 75 or value over 150 characters" for o in listed
+                        if len(o["text"]["text"]) > 75 or len(str(o.get("value", ""))) > 150)
+    return problems
+
+
 def block_problems(blocks: Any) -> list[str]:
     """Return where blocks break Slack's documented limits (empty when Slack would accept them)."""
     if blocks is None:
@@ -84,6 +101,7 @@ def block_problems(blocks: Any) -> list[str]:
                 problems.append(f"blocks[{i}].elements[{j}] value or url too long")
             if block.get("type") == "context" and len(str(element.get("text", ""))) > 3000:
                 problems.append(f"blocks[{i}].elements[{j}].text over 3000 characters")
+            problems.extend(f"blocks[{i}].elements[{j}]: {problem}" for problem in _menu_problems(element))
     return problems
 
 

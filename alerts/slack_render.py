@@ -1,4 +1,7 @@
-"""Render alerts as Slack Block Kit messages with every untrusted string escaped and cut to Slack's limits."""
+"""Render alerts as Slack Block Kit messages with every untrusted string escaped and cut to Slack's limits.
+
+The escaping helpers live in `alerts.slack_text` and are importable from here too, as the other renderers do.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from alerts.slack_menu import reclassify_menu
+from alerts.slack_text import link, one_line, plain
+from alerts.slack_text import mrkdwn_escape as mrkdwn_escape  # re-exported: renderers and tests import it here
 from core.textsafe import cut
 
 #: Slack caps a section's text at 3,000 characters; a post is shown at most this long once escaped.
@@ -21,13 +27,6 @@ LEVEL_EMOJI = {
     "normal": ":large_orange_circle:",
     "low": ":white_circle:",
 }
-RECLASSIFY_OPTIONS = (
-    ("sentiment=negative", "Negative"),
-    ("sentiment=neutral", "Neutral"),
-    ("sentiment=positive", "Positive"),
-    ("complaint=yes", "A complaint"),
-    ("complaint=no", "Not a complaint"),
-)
 ACTION_VERBS = {
     "claim": "Claimed",
     "not_relevant": "Marked not relevant",
@@ -36,10 +35,6 @@ ACTION_VERBS = {
     "not_relevant_refused": "Could not mark not relevant",
     "reclassify_refused": "Could not reclassify",
 }
-#: Bidirectional controls reorder what a reader sees (a name can pose as another); other controls are noise.
-_UNSAFE = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-#: Slack only pings from <!channel>-style tokens (escaped below); typed words get a joiner too, belt and braces.
-_BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 CASE_STATUS = {
     "open": ":hourglass_flowing_sand: needs a response",
@@ -50,48 +45,6 @@ RESOLVED_BY = {"customer": "the customer confirmed", "silence": "quiet after the
                "responder": "by a responder", "not_relevant": "marked not relevant"}
 VIA = {"native": "in the network's app", "brandmon": "through brandmon"}
 CASE_REPLY_LIMIT = 300
-
-
-def mrkdwn_escape(text: str) -> str:
-    """Escape &, < and > so Slack shows the text as typed: no mentions, no links, no broadcasts."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clean(text: str) -> str:
-    """Replace bidi overrides and control characters (keeping newlines and tabs) with U+FFFD."""
-    return _UNSAFE.sub("\ufffd", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def plain(text: str, limit: int) -> str:
-    """Clean, cut and escape untrusted text so the escaped result is at most `limit` characters."""
-    source = _BROADCAST.sub("@\u2060\\1", clean(text))
-    budget = limit
-    while True:
-        escaped = mrkdwn_escape(cut(source, budget))
-        if len(escaped) <= limit or budget <= 1:
-            return escaped[:limit] if len(escaped) > limit else escaped
-        # every escape grows one character into at most five; shrink by the overshoot and try again
-        budget = max(1, budget - (len(escaped) - limit))
-
-
-def one_line(text: str, limit: int) -> str:
-    """Return untrusted text on one line, cleaned, cut and escaped."""
-    return plain(" ".join(text.split()), limit)
-
-
-def link(url: str, label: str) -> str:
-    """Return a mrkdwn link whose label is escaped and whose URL cannot break out of the link."""
-    if not url.startswith(("https://", "http://")):
-        return one_line(label, 200)
-    safe_url = (
-        url.replace("&", "%26")
-        .replace("<", "%3C")
-        .replace(">", "%3E")
-        .replace("|", "%7C")
-        .replace(" ", "%20")
-        .replace("\n", "%0A")
-    )[:2000]
-    return f"<{safe_url}|{one_line(label.replace('|', '/'), 200)}>"
 
 
 def slack_date(iso: str | None, fmt: str = "{date_short_pretty} {time}") -> str:
@@ -175,7 +128,7 @@ def queue_link(payload: Mapping[str, Any]) -> str:
 
 
 def action_elements(payload: Mapping[str, Any], *, claim_label: str = "Claim") -> list[dict[str, Any]]:
-    """Return the buttons: Claim, Not relevant, Reclassify (a menu), Open in queue, Open post."""
+    """Return the buttons: Claim, Not relevant, Reclassify (a menu, `alerts.slack_menu`), Open in queue, Open post."""
     value = button_value(payload)
     claimed = any(a.get("action") == "claim" for a in payload.get("acted") or [])
     elements: list[dict[str, Any]] = []
@@ -183,18 +136,9 @@ def action_elements(payload: Mapping[str, Any], *, claim_label: str = "Claim") -
         elements.append(_button("claim", claim_label, value, style="primary"))
     if payload.get("queue_item_id") or payload.get("incident_id"):
         elements.append(_button("not_relevant", "Not relevant", value))
-    if payload.get("mention_id") and payload.get("type") != "incident":
-        elements.append(
-            {
-                "type": "static_select",
-                "action_id": "reclassify",
-                "placeholder": {"type": "plain_text", "text": "Reclassify"},
-                "options": [
-                    {"text": {"type": "plain_text", "text": label}, "value": f"{opt}|{value}"[:150]}
-                    for opt, label in RECLASSIFY_OPTIONS
-                ],
-            }
-        )
+    menu = reclassify_menu(payload, value) if payload.get("mention_id") and payload.get("type") != "incident" else None
+    if menu is not None:
+        elements.append(menu)
     for button in (
         _url_button("open_queue", "Open in queue", queue_link(payload)),
         _url_button("open_post", "Open post", str(payload.get("url") or "")),

@@ -124,7 +124,7 @@ def route_customer_post(batch: RouteBatch, mention: MentionRow, scores: Classifi
         for rule in rules if history else []:  # history is recorded, never sent
             record_alert(session, mention, rule.name, rule.channel, now, None, history)
         return decision
-    payload = alert_payload(mention, scores, rule="", item=item)
+    payload = alert_payload(mention, scores, rule="", item=item, categories=batch.categories)
     payload.update(queue_url=settings.slack.queue_url, case_id=case.id)
     outcomes: dict[str, dict[str, Any]] = {}
     if case.outbox_id is not None and settings.slack.enabled:

@@ -19,6 +19,7 @@ from core.settings import RouteRule, Settings
 from core.storage.case_tables import CaseRow
 from core.storage.incident_tables import IncidentRow
 from core.storage.schema import AlertRow, ClassificationRow, MentionRow, OutboxRow, QueueItemRow
+from models.base import URGENCY_CATEGORIES
 from monitor.pipeline.route.incidents import (
     IncidentIndex,
     Match,
@@ -29,6 +30,7 @@ from monitor.pipeline.route.incidents import (
 )
 from monitor.pipeline.route.rules import quiet_decision
 from monitor.queue.cases_store import accounts_of
+from monitor.queue.categories import BrandCategories, brand_categories, own_choices
 
 #: What an alert copies from the post and from its scores, so the message never changes under it.
 MENTION_FIELDS = ("brand", "network", "external_id", "url", "author_handle", "author_name", "author_followers",
@@ -39,9 +41,14 @@ SCORE_FIELDS = ("language", "sentiment", "sentiment_probs", "complaint", "compla
 
 
 def alert_payload(
-    mention: MentionRow, scores: ClassificationRow, *, rule: str, item: QueueItemRow | None
+    mention: MentionRow, scores: ClassificationRow, *, rule: str, item: QueueItemRow | None,
+    categories: BrandCategories | None = None,
 ) -> dict[str, Any]:
-    """Return everything a channel needs to render an alert, copied so it never changes under it."""
+    """Return everything a channel needs to render an alert, copied so it never changes under it.
+
+    `categories` (`brand_categories(settings.brands)`) gives the brand's own categories its Reclassify menu offers
+    beside the built-in ones; the Slack handler checks a click against the same settings.
+    """
     return {
         "type": "alert",
         "mention_id": mention.id,
@@ -51,6 +58,8 @@ def alert_payload(
         **{name: getattr(scores, name) for name in SCORE_FIELDS},
         "queue_item_id": item.id if item is not None else None,
         "first_response_due": item.first_response_due.isoformat() if item is not None else None,
+        "categories": list(URGENCY_CATEGORIES),
+        "own_categories": list(own_choices(mention.brand, categories)),
     }
 
 
@@ -62,6 +71,8 @@ class RouteBatch:
         self.settings = settings
         self.now = now
         self.rules = {rule.name: rule for rule in settings.slack.routes}
+        #: The brands' own categories, offered in each alert's Reclassify menu.
+        self.categories = brand_categories(settings.brands)
         self.incidents = IncidentIndex(session, settings.slack)
         self.touched: dict[int, IncidentRow] = {}
         self.cases: dict[int, CaseRow] = {}

@@ -83,7 +83,8 @@ def click(message: dict[str, Any], action_id: str, *, user: str = "U1ABC", optio
     )
     action: dict[str, Any] = {"action_id": action_id, "block_id": "b", "type": element["type"]}
     if option is not None:
-        action["selected_option"] = next(o for o in element["options"] if o["value"].startswith(option))
+        listed = element.get("options") or [o for group in element["option_groups"] for o in group["options"]]
+        action["selected_option"] = next(o for o in listed if o["value"].startswith(option))
     else:
         action["value"] = element["value"]
     return {
