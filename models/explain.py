@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import re
 
 import numpy as np
@@ -22,14 +21,14 @@ def top_words(text: str, offsets: np.ndarray, mask: np.ndarray, shares: np.ndarr
     spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     if not spans:
         return []
-    starts = [start for start, _ in spans]
+    offsets = np.asarray(offsets).reshape(-1, 2)
+    # Padding and special tokens have no characters; each other token belongs to the word it starts in.
+    real = (np.asarray(mask) != 0) & (offsets[:, 1] > offsets[:, 0])
+    word = np.searchsorted(np.array([start for start, _ in spans]), offsets[real, 0], side="right") - 1
+    inside = word >= 0
     totals = np.zeros(len(spans))
-    for (start, end), real, share in zip(offsets, mask, shares, strict=True):
-        if not real or end <= start:  # padding and special tokens have no characters
-            continue
-        word = bisect.bisect_right(starts, int(start)) - 1
-        if word >= 0:
-            totals[word] += float(share)
+    # One vectorised pass (in token order, as a loop would add) instead of a Python step per token.
+    np.add.at(totals, word[inside], np.asarray(shares, dtype=np.float64).reshape(-1)[real][inside])
     words: list[str] = []
     for index in np.argsort(-totals, kind="stable"):
         if totals[index] <= 0 or len(words) >= k:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -11,6 +12,13 @@ from torch import nn
 
 from models.encoder import mean_pool
 from models.heads import TriageHeads
+
+#: Posts per encoder pass: a batch of 64 tweets padded to its longest is about 45% padding, four length-sorted
+#: passes of 16 about 10%. On 2,000 TweetEval test tweets (bf16, one thread) that ran 1.2-1.3x faster than one
+#: pass of 64 and than an exact split by padding cost, whose many batch shapes each cost oneDNN a new kernel.
+PASS_ROWS = 16
+#: Passes are padded to a multiple of this many tokens, so a few batch shapes (and compiled kernels) recur.
+WIDTH_MULTIPLE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +31,53 @@ class Pass:
     mask: torch.Tensor
     #: The mean-pooled vector every head reads, float32, (batch, hidden).
     pooled: torch.Tensor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One padded group of posts, as the encoder and the explanations read it."""
+
+    #: Positions of the group's posts in the texts given to `encode_groups`, shortest first.
+    members: list[int]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    #: (posts, tokens, 2) character spans of each token; (0, 0) for special and padding tokens.
+    offsets: np.ndarray
+
+
+def encode_groups(
+    tokenizer: Any, texts: Sequence[str], *, max_length: int, rows: int = PASS_ROWS,
+    width_multiple: int = WIDTH_MULTIPLE,
+) -> list[Encoded]:
+    """Tokenize `texts` once, with character offsets, and return them padded in passes of similar token length.
+
+    Posts are sorted by token count and cut into passes of `rows`; each is padded to its longest post rounded up
+    to `width_multiple` tokens (never past `max_length`).
+    """
+    if rows < 1 or width_multiple < 1:
+        raise ValueError(f"rows and width_multiple must be at least 1, got {rows} and {width_multiple}")
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, return_offsets_mapping=True)
+    ids: list[list[int]] = encoded["input_ids"]
+    spans: list[list[tuple[int, int]]] = encoded["offset_mapping"]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = []
+    for start in range(0, len(order), rows):
+        members = order[start : start + rows]
+        longest = max(len(ids[i]) for i in members)
+        width = max(longest, min(max_length, -(-longest // width_multiple) * width_multiple))
+        input_ids = np.full((len(members), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(members), width), dtype=np.int64)
+        offsets = np.zeros((len(members), width, 2), dtype=np.int64)
+        for row, index in enumerate(members):
+            size = len(ids[index])
+            input_ids[row, :size] = ids[index]
+            mask[row, :size] = 1
+            offsets[row, :size] = spans[index]
+        out.append(Encoded(members, torch.from_numpy(input_ids), torch.from_numpy(mask), offsets))
+    return out
 
 
 class TriageNet(nn.Module):

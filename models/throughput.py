@@ -48,6 +48,8 @@ class BenchResult:
     batched_posts_per_cpu_s: float | None = None
     #: The lexicon model's batched posts/s on the same posts in the same session, so ratios compare across machines.
     lexicon_posts_per_s: float | None = None
+    #: The lexicon model's posts per CPU second on the same posts: the ratio of CPU rates holds on a busy machine.
+    lexicon_posts_per_cpu_s: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Return the figures as JSON values."""
@@ -60,8 +62,12 @@ class BenchResult:
             extra.append(f"batched, CPU time     {self.batched_posts_per_cpu_s:.0f} posts per CPU second")
         if self.lexicon_posts_per_s is not None:
             ratio = self.batched_posts_per_s / self.lexicon_posts_per_s if self.lexicon_posts_per_s else 0.0
+            cpu_ratio = ""
+            if self.lexicon_posts_per_cpu_s and self.batched_posts_per_cpu_s is not None:
+                cpu_ratio = f"; {self.batched_posts_per_cpu_s / self.lexicon_posts_per_cpu_s:.3f}x per CPU second"
             extra.append(
-                f"lexicon, same posts   {self.lexicon_posts_per_s:.0f} posts/s (this model runs at {ratio:.3f}x)"
+                f"lexicon, same posts   {self.lexicon_posts_per_s:.0f} posts/s (this model runs at {ratio:.3f}x"
+                f"{cpu_ratio})"
             )
         return "\n".join(
             [
@@ -127,12 +133,12 @@ def bench_classifier(
         classifier.classify([post])
         latencies.append((time.perf_counter() - began) * 1000)
     peak = peak_rss_mib()
-    lexicon_rate = None
+    lexicon_rate = lexicon_cpu_rate = None
     if lexicon_reference:
         from models.lexicon import LexiconClassifier
 
         if not isinstance(classifier, LexiconClassifier):
-            lexicon_rate = _lexicon_rate(posts, batch_size)
+            lexicon_rate, lexicon_cpu_rate = _lexicon_rate(posts, batch_size)
     return BenchResult(
         model=classifier.describe(),
         load_s=load_s,
@@ -145,19 +151,21 @@ def bench_classifier(
         peak_rss_mib=peak,
         batched_posts_per_cpu_s=len(posts) / batched_cpu_s if batched_cpu_s > 0 else None,
         lexicon_posts_per_s=lexicon_rate,
+        lexicon_posts_per_cpu_s=lexicon_cpu_rate,
     )
 
 
-def _lexicon_rate(posts: Sequence[Post], batch_size: int) -> float:
-    """Return the lexicon model's batched posts/s over `posts` (one warm-up batch first)."""
+def _lexicon_rate(posts: Sequence[Post], batch_size: int) -> tuple[float, float | None]:
+    """Return the lexicon model's batched posts/s and posts per CPU second over `posts` (one warm-up batch first)."""
     from models.lexicon import LexiconClassifier
 
     lexicon = LexiconClassifier()
     lexicon.classify(list(posts[:batch_size]))
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for start in range(0, len(posts), batch_size):
         lexicon.classify(list(posts[start : start + batch_size]))
-    return len(posts) / (time.perf_counter() - started)
+    cpu_s = time.process_time() - cpu_started
+    return len(posts) / (time.perf_counter() - started), (len(posts) / cpu_s if cpu_s > 0 else None)
 
 
 def mixed_texts(data_dir: Path, count: int, *, file: Path, english_share: float) -> list[str]:

@@ -30,11 +30,14 @@ from models.encoder import (
     resolve_model,
 )
 from models.extra_heads import BUILTIN_EXTRA_HEADS, ExtraHeads, ExtraMeta, load_extra_heads, score_extra
+from models.fast_encoder import lean_encoder
 from models.heads import BUILTIN_HEADS, HeadsMeta, HeadsUnavailable, TriageHeads, load_heads
 from models.language import detect_language
-from models.memory import release_freed_memory_promptly, trim
-from models.network import TriageNet, calibrated, token_shares
+from models.memory import limit_kernel_cache, release_freed_memory_promptly, trim
+from models.network import Encoded, TriageNet, calibrated, encode_groups, token_shares
+from models.packed import pack_linear_layers
 from models.quantize import PRECISIONS, quantize_encoder
+from models.relevance import RelevanceFilters
 from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
 from models.urgency import UrgencyRules
 
@@ -67,6 +70,7 @@ class TransformerClassifier(Classifier):
         max_length: int | None = None,
         compact_memory: bool = False,
         brand_heads: Mapping[str, str | Path] | None = None,
+        relevance_filters: Mapping[str, str | Path] | None = None,
     ) -> None:
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         if precision not in PRECISIONS:
@@ -77,6 +81,7 @@ class TransformerClassifier(Classifier):
         # for a busy core ran 4x slower than one in `brandmon bench classify`. None leaves torch's setting.
         if num_threads:
             torch.set_num_threads(num_threads)
+        limit_kernel_cache()  # one compiled kernel per batch shape otherwise stays cached (models/memory.py)
         if compact_memory:
             release_freed_memory_promptly()
         heads_path = _heads_path(model, heads)
@@ -111,6 +116,10 @@ class TransformerClassifier(Classifier):
             encoder = quantize_encoder(encoder.eval())
         elif precision == "bf16":
             encoder = encoder.to(torch.bfloat16)
+        # Same numbers, fewer calls: fused query-key-value layers, and bfloat16 weights packed once for oneDNN.
+        encoder = lean_encoder(encoder)
+        if precision == "bf16":
+            pack_linear_layers(encoder)
         self._net = TriageNet(encoder.eval(), head_module.eval())
         self._tokenizer = tokenizer
         self._meta = meta
@@ -137,6 +146,11 @@ class TransformerClassifier(Classifier):
                 self.use_brand_heads(brand, load_brand_heads(Path(path), encoder=meta.encoder, hidden_size=width)[0])
             except HeadsUnavailable as exc:
                 raise ModelUnavailable(str(exc)) from exc
+        try:  # filters learned from the brands' "not relevant" clicks (models/relevance.py)
+            self.relevance = RelevanceFilters.from_files(relevance_filters or {}, encoder=meta.encoder,
+                                                         hidden_size=width)
+        except HeadsUnavailable as exc:
+            raise ModelUnavailable(str(exc)) from exc
         if compact_memory:
             trim()
 
@@ -184,21 +198,18 @@ class TransformerClassifier(Classifier):
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Return the pooled vector every head reads for each text, (n, hidden), from the same encoder pass.
 
-        Texts go through in length-sorted batches, as `classify` sends them: int8 activations are scaled per
-        batch, so batches with the same padding give the same vectors.
+        Texts go through in length-sorted batches split into groups of similar token length, as `classify` sends
+        them: int8 activations are scaled per pass, so passes with the same padding give the same vectors.
         """
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = torch.zeros((len(texts), hidden_size(self._net.encoder)))
         with torch.inference_mode():
             for start in range(0, len(order), self._batch_size):
                 chunk = order[start : start + self._batch_size]
-                encoded = self._tokenizer(
-                    [texts[i] for i in chunk], padding=True, truncation=True,
-                    max_length=self._max_length, return_tensors="pt",
-                )
-                result = self._net(encoded["input_ids"], encoded["attention_mask"])
-                assert result.pooled is not None  # TriageNet always pools
-                out[torch.tensor(chunk)] = result.pooled.float()
+                for encoded in encode_groups(self._tokenizer, [texts[i] for i in chunk], max_length=self._max_length):
+                    result = self._net(encoded.input_ids, encoded.attention_mask)
+                    assert result.pooled is not None  # TriageNet always pools
+                    out[torch.tensor([chunk[i] for i in encoded.members])] = result.pooled.float()
         return out
 
     def add_categories(self, brand: str | None, categories: Sequence[Any]) -> list[str]:
@@ -232,22 +243,17 @@ class TransformerClassifier(Classifier):
         scorable.sort(key=lambda i: len(posts[i].text))
         for start in range(0, len(scorable), self._batch_size):
             chunk = scorable[start : start + self._batch_size]
-            batch = self._score_batch([posts[i] for i in chunk], [languages[i] for i in chunk])
-            for index, scores in zip(chunk, batch, strict=True):
-                results[index] = scores
+            # One pass per group of similar token length: a batch padded to its longest tweet is nearly half padding.
+            for encoded in encode_groups(self._tokenizer, [posts[i].text for i in chunk], max_length=self._max_length):
+                members = [chunk[i] for i in encoded.members]
+                batch = self._score_batch([posts[i] for i in members], [languages[i] for i in members], encoded)
+                for index, scores in zip(members, batch, strict=True):
+                    results[index] = scores
         return [r for r in results if r is not None]
 
     @torch.inference_mode()
-    def _score_batch(self, posts: Sequence[Post], languages: Sequence[str | None]) -> list[Scores]:
-        encoded = self._tokenizer(
-            [p.text for p in posts],
-            padding=True,
-            truncation=True,
-            max_length=self._max_length,
-            return_offsets_mapping=True,
-            return_tensors="pt",
-        )
-        result = self._net(encoded["input_ids"], encoded["attention_mask"])
+    def _score_batch(self, posts: Sequence[Post], languages: Sequence[str | None], encoded: Encoded) -> list[Scores]:
+        result = self._net(encoded.input_ids, encoded.attention_mask)
         shares = token_shares(result, self._net.heads)
         if self._brand_heads:  # brands whose corrections taught them their own sentiment and complaint heads
             result, shares = self._brand_heads.apply([p.brand for p in posts], result, shares)
@@ -259,8 +265,8 @@ class TransformerClassifier(Classifier):
             self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint
         )
         scored = None if self._categories is None else self._categories.score([p.brand for p in posts], result)
-        offsets = encoded["offset_mapping"].numpy()
-        mask = encoded["attention_mask"].numpy()
+        offsets = encoded.offsets
+        mask = encoded.attention_mask.numpy()
         k = self._explain_words
         out = []
         for row, (post, language) in enumerate(zip(posts, languages, strict=True)):
@@ -299,6 +305,8 @@ class TransformerClassifier(Classifier):
                     respond=None if reply_prob is None else respond, reply_prob=reply_prob,
                 )
             )
+        if self.relevance:  # the same pooled vectors say which posts a brand's relevance filter hides
+            out = self.relevance.mark([p.brand for p in posts], result.pooled, out)
         return out
 
 
