@@ -14,7 +14,7 @@ from core.storage import Database, insert_ignore
 from core.storage.schema import ClassificationRow, MentionRow
 from models.base import Classifier, Post, Scores
 from monitor.pipeline.claim import Statement, claim_batches
-from monitor.pipeline.route.rules import NEEDS_REPLY_KEY, asks_nothing, relays
+from monitor.pipeline.route.rules import NEEDS_REPLY_KEY, advertises, asks_nothing, relays
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +102,10 @@ def decided_urgency(score: Scores, text: str, sla: SlaSettings) -> float:
 
     A post that is no complaint and asks nothing (praise, thanks, news, spam) can carry urgency words ("down",
     "fire sale") or strong feelings, but nobody has to act on it, so it never reaches a high or critical level;
-    nor does a post that relays news (a retweet, a shared status page), however alarming the news.
+    nor does a post that relays news (a retweet, a shared status page), however alarming the news, or an ad.
     """
     praise = asks_nothing(sentiment=score.sentiment, complaint=score.complaint, text=text)
-    relayed = relays(text, score.language)
+    relayed = relays(text, score.language) or advertises(text)
     if not praise and not relayed and (score.needs_reply in (None, "respond") or score.complaint):
         return score.urgency_score
     high = sla.level_thresholds.get("high", 1.1)

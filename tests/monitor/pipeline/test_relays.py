@@ -10,7 +10,7 @@ import pytest
 from core.settings import SlaSettings
 from models.base import Scores
 from monitor.pipeline.classify import decided_urgency
-from monitor.pipeline.route.rules import RoutingFacts, queue_kind, relays
+from monitor.pipeline.route.rules import RoutingFacts, advertises, queue_kind, relays
 from tests.support.paths import DATA_DIR
 
 STATUS = "Kestrel Mobile customers: nationwide outage affecting calls and data. Updates: https://status.example/i/26"
@@ -75,3 +75,35 @@ def test_real_complaints_are_almost_never_read_as_relays() -> None:
                 relayed += relays(row["text"], "en")
     # 3 of 1,232 when written: photo posts with no words of the author's ("*Screams into the void* https://...")
     assert complaints > 1000 and relayed / complaints < 0.005
+
+
+@pytest.mark.parametrize("text", [
+    "Selling Kestrel 100GB SIMs, cheap, no contract, no credit check. PM me for prices, bulk available",
+    "Network down? Don't let your portfolio go down too, join our VIP signals group, link in bio #KestrelDown",
+    "Tickets for tonight $5 with promo code: CHILI",
+])
+def test_ads_open_no_item_and_stay_below_high(text: str) -> None:
+    assert advertises(text)
+    assert queue_kind(_facts(text, urgency_score=0.9), urgency_level="critical") is None
+    sla = SlaSettings()
+    score = Scores(sentiment="negative", sentiment_probs={"negative": 0.8, "neutral": 0.1, "positive": 0.1},
+                   complaint=True, complaint_prob=0.9, severity=3, urgency_score=0.9, urgency_category="outage",
+                   language="en", needs_reply="respond")
+    assert sla.level_for(decided_urgency(score, text, sla)) == "normal"
+
+
+@pytest.mark.parametrize("text", [
+    "@Ask_WellsFargo Please DM me for details",  # a real customer asking the brand to write
+    "can you DM me? I was charged twice and no one answers the phone",
+    "my order says delivered but nothing came, who do I message?",
+])
+def test_customers_asking_to_be_messaged_do_not_advertise(text: str) -> None:
+    assert not advertises(text)
+
+
+def test_no_real_customer_tweet_reads_as_an_ad() -> None:
+    path = DATA_DIR / "complaints" / "complaints-val.jsonl"
+    if not path.is_file():
+        pytest.skip("../shared/data is not beside this checkout")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert rows and not [r["text"] for r in rows if advertises(r["text"])]
