@@ -15,7 +15,7 @@ import csv
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,22 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float, *, balanced: bool = Tru
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Return the logistic function of `z`."""
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def encode_cached(texts: dict[str, list[str]], cache: Path | None,
+                  embed: Callable[[str, list[str]], np.ndarray]) -> dict[str, np.ndarray]:
+    """Return each group's pooled vectors, read from the `cache` npz where it holds them, and keep them there."""
+    cached = np.load(cache) if cache and cache.is_file() else None
+    vectors: dict[str, np.ndarray] = {}
+    for key, group in texts.items():
+        if cached is not None and key in cached and len(cached[key]) == len(group):
+            vectors[key] = cached[key]
+        else:
+            print(f"encoding {key}: {len(group)} posts", flush=True)
+            vectors[key] = embed(key, group)
+    if cache:
+        np.savez(cache, **dict[str, Any](vectors))
+    return vectors
 
 
 def fit_irony(vectors: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> tuple[np.ndarray, float, dict[str, Any]]:
@@ -172,16 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for n, examples in val_sets.items():
         texts[f"val_{n}"] = [e.text for e in examples]
 
-    cached = np.load(args.cache) if args.cache and args.cache.is_file() else None
-    vectors: dict[str, np.ndarray] = {}
-    for key, group in texts.items():
-        if cached is not None and key in cached and len(cached[key]) == len(group):
-            vectors[key] = cached[key]
-        else:
-            print(f"encoding {key}: {len(group)} posts", flush=True)
-            vectors[key] = classifier.embed(group).numpy()
-    if args.cache:
-        np.savez(args.cache, **dict[str, Any](vectors))
+    vectors = encode_cached(texts, args.cache, lambda key, group: classifier.embed(group).numpy())
 
     record: dict[str, object] = {}
     y = {s: np.array([bool(r["irony"]) for r in rows], dtype=int) for s, rows in irony.items()}

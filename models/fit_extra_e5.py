@@ -34,6 +34,7 @@ from models.encoder import add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, ExtraHeads, ExtraMeta, save_extra_heads
 from models.fit_extra import (
     QUESTION,
+    encode_cached,
     extra_module,
     fit_irony,
     fit_reply,
@@ -122,15 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     texts.update(twcs=[r["text"] for r in pool], general=[str(r["text"]) for r in general], checks=check_texts,
                  checks_ml=[str(r["text"]) for r in ml_rows], umsab_val=[str(r["text"]) for r in umsab])
 
-    cached = np.load(args.cache) if args.cache and args.cache.is_file() else None
-    vectors: dict[str, np.ndarray] = {}
-    for key, group in texts.items():
-        if cached is not None and key in cached and len(cached[key]) == len(group):
-            vectors[key] = cached[key]
-        else:
-            vectors[key] = pooled_vectors(tokenizer, net, group, max_length=heads_meta.max_length, desc=key)
-    if args.cache:
-        np.savez(args.cache, **dict[str, Any](vectors))
+    vectors = encode_cached(texts, args.cache, lambda key, group: pooled_vectors(
+        tokenizer, net, group, max_length=heads_meta.max_length, desc=key))
 
     record: dict[str, Any] = {}
     y = {s: np.array([bool(r["irony"]) for r in rows], dtype=int) for s, rows in irony.items()}

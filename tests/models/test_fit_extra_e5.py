@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from models.extra_heads import load_extra_heads
@@ -24,3 +26,19 @@ def test_shipped_file_fits_e5_and_records_its_figures() -> None:
     assert 0.0 < record["irony"]["test_f1_ironic"] <= 1.0 and record["irony"]["test_n"] == 784
     assert set(record["reply_check"]["other_languages_per_language"]) == {"de", "es", "fr", "it", "pt"}
     assert 0.0 < meta.reply_threshold < 1.0
+
+
+def test_encode_cached_encodes_only_what_the_cache_lacks(tmp_path: Path) -> None:
+    from models.fit_extra import encode_cached
+
+    calls: list[str] = []
+
+    def embed(key: str, group: list[str]) -> np.ndarray:
+        calls.append(key)
+        return np.full((len(group), 2), float(len(key)), dtype=np.float32)
+
+    cache = tmp_path / "pools.npz"
+    first = encode_cached({"a": ["x", "y"], "bb": ["z"]}, cache, embed)
+    again = encode_cached({"a": ["x", "y"], "bb": ["z"], "ccc": ["w"]}, cache, embed)
+    assert calls == ["a", "bb", "ccc"]
+    assert np.array_equal(first["a"], again["a"]) and again["ccc"].shape == (1, 2)
