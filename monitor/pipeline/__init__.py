@@ -46,7 +46,8 @@ def learned_options(settings: Settings) -> dict[str, Any]:
 
     Brands that define `categories` turn on `model_categories` (categories read from the encoder, for every brand;
     their keywords stay as overrides); heads that `brandmon train --corrections` saved for a brand are loaded for it,
-    and so is the relevance filter `brandmon train --relevance` kept for it.
+    and so are the relevance filters `brandmon train --relevance` kept for it (the one on e5's vectors too, under
+    kind multilingual).
     """
     options = dict(settings.classifier.options)
     own = {b.name: [c.model_dump() for c in b.categories] for b in settings.brands if b.categories}
@@ -69,12 +70,16 @@ def learned_options(settings: Settings) -> dict[str, Any]:
     # what the corrections taught the brands' categories (`brandmon train --corrections`) joins their categories
     options = with_category_feedback(options, saved_category_feedback(settings.classifier.data_dir,
                                                                       [b.name for b in settings.brands]))
-    from models.relevance import relevance_file
+    from models.relevance import ml_relevance_file, relevance_file
 
-    filters = {b.name: path for b in settings.brands
-               if b.own and (path := relevance_file(settings.classifier.data_dir, b.name)).is_file()}
-    if filters:  # `brandmon train --relevance` kept them; the classifier marks the posts they hide
-        options["relevance_filters"] = {**dict(options.get("relevance_filters") or {}), **filters}
+    kinds = [("relevance_filters", relevance_file)]
+    if settings.classifier.kind == "multilingual":  # its e5 side has filters of its own, on e5's vectors
+        kinds.append(("ml_relevance_filters", ml_relevance_file))
+    for option, where in kinds:
+        filters = {b.name: path for b in settings.brands
+                   if b.own and (path := where(settings.classifier.data_dir, b.name)).is_file()}
+        if filters:  # `brandmon train --relevance` kept them; the classifier marks the posts they hide
+            options[option] = {**dict(options.get(option) or {}), **filters}
     return options
 
 
