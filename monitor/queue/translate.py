@@ -113,8 +113,13 @@ class LibreTranslateClient:
         """Describe the client for logs, without the API key."""
         return {"url": self.base_url, "api_key": "set" if self._api_key else None}
 
+    @property
+    def closed(self) -> bool:
+        """Say whether `close` has run: the connection pool is gone and every call fails as unavailable."""
+        return self._http.is_closed
+
     def close(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool (the web app does it when it shuts down); closing twice is harmless."""
         self._http.close()
 
     def __enter__(self) -> LibreTranslateClient:
@@ -162,6 +167,8 @@ class LibreTranslateClient:
         if self.disabled_until is not None and now < self.disabled_until:
             raise TranslationRateLimited(f"the translation server asked us to wait until "
                                          f"{self.disabled_until:%H:%M:%S} UTC", retry_at=self.disabled_until)
+        if self._http.is_closed:  # a page still rendering while the app shuts down gets a notice, not a 500
+            raise TranslationUnavailable(f"{self.base_url}{path}: the translation client is closed")
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:

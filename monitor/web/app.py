@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -91,8 +92,17 @@ def create_app(
     notifiers: dict[str, Notifier] = {"reply": ReplyNotifier(db, sources)} if sources is not None else {}
     deliverer = Deliverer(db, notifiers, messages_per_second=settings.slack.messages_per_second,
                           max_attempts=settings.slack.max_attempts, clock=clock) if notifiers else None
-    app = FastAPI(title="brandmon", docs_url=None, redoc_url=None, openapi_url=None)
     translator, translator_error = _translator(settings, secrets_)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # `brandmon serve` stopping (or a test client leaving) closes the translator's connection pool
+            if translator is not None:
+                translator.close()
+
+    app = FastAPI(title="brandmon", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.ctx = WebContext(settings, db, deliverer, clock, _templates(settings), translator=translator,
                                translator_error=translator_error, signing_key=key)
     app.add_middleware(

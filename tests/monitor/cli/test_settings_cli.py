@@ -11,7 +11,10 @@ from click.testing import CliRunner
 
 from config import EXAMPLE_CONFIG
 from core.settings import ConfigError, Secrets, load_settings
+from core.storage import Database
 from monitor.cli import main
+from monitor.queue.languages import saved_replies_in
+from monitor.queue.replies import LENGTH_LIMITS, check_reply, render_saved_reply
 from tests.support.processes import Processes
 from tests.support.processes import wait_for as settle
 
@@ -33,6 +36,22 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(EXAMPLE_CONFIG)
     assert settings.database_url == "sqlite:///brandmon.db"
     assert [b.name for b in settings.brands if b.own] == ["Kestrel Mobile"]
+
+
+def test_the_example_saved_reply_answers_in_the_posts_language(sqlite_db: Database) -> None:
+    settings = load_settings(EXAMPLE_CONFIG)
+    brand = next(b for b in settings.brands if b.own)
+    greetings = {"es": "Hola Ana, sentimos", "fr": "Bonjour Ana, désolés", "de": "Hallo Ana, es tut",
+                 "it": "Hi Ana, sorry", None: "Hi Ana, sorry"}  # no Italian variant: the main text
+    for language, greeting in greetings.items():
+        [saved] = [s for s in saved_replies_in(sqlite_db, settings.queue.saved_replies, network="x", kind="respond",
+                                               brand=brand.name, language=language, default_language=brand.language)
+                   if s.name == "outage-sorry"]
+        assert saved.language == (language if language in ("es", "fr", "de") else None)
+        text = render_saved_reply(saved.text, author_name="Ana García", handle="ana_g", brand=brand.name)
+        assert text.startswith(greeting) and text.endswith("– Kestrel Mobile"), text
+        for network in LENGTH_LIMITS:
+            assert check_reply(text, network).ok, (language, network)
 
 
 def test_a_bad_value_names_file_key_path_and_reason(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from core.settings import Secrets
 from core.storage import Database
 from core.storage.schema import AuditRow, ReplyRow
+from monitor.queue.translate import LibreTranslateClient, TranslationUnavailable
 from monitor.web import create_app
 from monitor.web.auth import add_user
 from tests.support.languages import seed_in_languages
@@ -140,6 +141,20 @@ def test_a_server_that_is_gone_is_a_notice_too(setup: Setup) -> None:
     response = setup.client.get(f"/items/{setup.items['1']}")
     assert response.status_code == 200 and "cannot be reached" in response.text
     assert 'id="translation"' not in response.text
+
+
+def test_the_translator_is_closed_when_the_app_shuts_down(setup: Setup) -> None:
+    translator = setup.client.app.state.ctx.translator  # type: ignore[attr-defined]
+    assert isinstance(translator, LibreTranslateClient) and not translator.closed
+    with setup.client:  # runs the app's lifespan, as uvicorn does for `brandmon serve`
+        page = setup.client.get(f"/items/{setup.items['1']}").text
+        assert CANCEL_EN in unescape(page)  # the pool was used while the app ran
+        assert not translator.closed
+    assert translator.closed
+    sent = len(setup.server.calls)
+    with pytest.raises(TranslationUnavailable, match="the translation client is closed"):
+        translator.translate(REPLY, source="en", target="es")
+    assert len(setup.server.calls) == sent  # nothing reached the server after shutdown
 
 
 def test_translation_is_off_without_translation_url(db: Database) -> None:
