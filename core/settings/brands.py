@@ -107,7 +107,7 @@ class SourceSettings(_Model):
 class ClassifierSettings(_Model):
     """Which classifier scores posts, and its options."""
 
-    kind: str = "transformer"
+    kind: str = "multilingual"
     options: dict[str, Any] = Field(default_factory=dict)
     batch_size: int = Field(default=64, gt=0)
     #: Folder for what brandmon learns from the team: `brandmon train --corrections` keeps each brand's heads
