@@ -203,7 +203,7 @@ class MultilingualClassifier(Classifier):
         """Return both models' descriptions."""
         return (
             f"{self.english.describe()}; other languages {E5_LABEL} + brandmon heads {self._meta.version}"
-            f" ({self.precision})"
+            f" ({self.precision}; irony and needs-a-reply heads {self._extra_meta.version})"
         )
 
     def route(self, post: Post) -> str:

@@ -122,7 +122,7 @@ def test_e5_runs_at_the_english_models_precision(classifier: MultilingualClassif
     from models.packed import PackedLinear, packing_works
 
     assert classifier.precision == ("bf16" if classifier.english.precision == "bf16" else "fp32")
-    assert classifier.describe().endswith(f"({classifier.precision})")
+    assert classifier.describe().endswith(f"({classifier.precision}; irony and needs-a-reply heads v1)")
     encoder = classifier._net.encoder
     if classifier.precision == "bf16":
         assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
