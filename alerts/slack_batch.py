@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.slack_render import LEVEL_EMOJI, SECTION_LIMIT, action_elements, link, one_line, slack_date
+from alerts.slack_render import (
+    LEVEL_EMOJI,
+    SECTION_LIMIT,
+    action_elements,
+    link,
+    one_line,
+    slack_date,
+    user_ref,
+)
 
 #: Each line's excerpt at most this long once escaped.
 EXCERPT_LIMIT = 280
@@ -16,6 +24,38 @@ def _isolated(text: str, limit: int) -> str:
     return f"{_FSI}{one_line(text, limit)}{_PDI}"
 
 
+#: A line shows at most this many of the clicks on it, newest last.
+STATE_ENTRIES = 3
+_DONE = {"claim": "claimed", "not_relevant": "marked not relevant"}
+_REFUSED = {"claim_refused": "could not claim", "not_relevant_refused": "could not mark not relevant",
+            "reclassify_refused": "could not reclassify"}
+
+
+def _reclassified(option: str) -> str:
+    field, _, value = option.partition("=")
+    if field == "complaint":
+        return "a complaint" if value == "yes" else "not a complaint"
+    shown = _isolated(value, 40)
+    return f"{shown} sentiment" if field == "sentiment" else shown
+
+
+def _state(entry: dict[str, Any]) -> str:
+    """Say what one click did to its line: "claimed by amira", "reclassified to billing by amira"."""
+    user_id, name = str(entry.get("user_id") or ""), str(entry.get("by") or "")
+    who = user_ref(user_id, name)
+    if not who.startswith("<@"):  # a name, not a Slack id: isolated as the line's author is
+        who = _isolated(name or user_id, 80)
+    action = str(entry.get("action") or "")
+    if action == "reclassify" and entry.get("option"):
+        done = f"reclassified to {_reclassified(str(entry['option']))}"
+    elif action in _DONE:
+        done = _DONE[action]
+    else:
+        done = _REFUSED.get(action) or one_line(action.replace("_", " "), 40)
+    note = f" ({one_line(str(entry['note']), 120)})" if entry.get("note") and action in _REFUSED else ""
+    return f"{done} by {who} {slack_date(entry.get('at'), '{time}')}{note}"
+
+
 def _line(item: dict[str, Any]) -> str:
     level = str(item.get("urgency_level") or "low")
     author = _isolated(str(item.get("author_name") or ""), 80)
@@ -24,7 +64,12 @@ def _line(item: dict[str, Any]) -> str:
     head = f"{LEVEL_EMOJI.get(level, '')} *{author}* @{handle} on {network}"
     if item.get("url"):
         head += f" · {link(str(item['url']), 'view post')}"
-    return f"{head}\n{_isolated(str(item.get('text') or ''), EXCERPT_LIMIT)}"[:SECTION_LIMIT]
+    body = f"{head}\n{_isolated(str(item.get('text') or ''), EXCERPT_LIMIT)}"
+    acted = [entry for entry in item.get("acted") or [] if isinstance(entry, dict)][-STATE_ENTRIES:]
+    if not acted:
+        return body[:SECTION_LIMIT]
+    state = ":white_check_mark: " + " · ".join(_state(entry) for entry in acted)
+    return f"{body[:SECTION_LIMIT - len(state) - 1]}\n{state}"  # the state is never the part that is cut
 
 
 def batch_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

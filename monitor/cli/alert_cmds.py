@@ -165,19 +165,12 @@ def spikes(config_path: Path, database_url: str | None, at: str | None) -> None:
 @config_options
 def retry(config_path: Path, database_url: str | None) -> None:
     """Put Slack messages that were given up on ("dead") back in the outbox, once the cause is fixed."""
-    from sqlalchemy import update
-
-    from core.storage.schema import OutboxRow
+    from monitor.pipeline.batches import requeue_dead
 
     _, db = load(config_path, database_url)
-    now = datetime.now(UTC)
-    with db.session() as session:
-        result = session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.kind == "slack", OutboxRow.status == "dead")
-            .values(status="pending", attempts=0, next_attempt_at=now)
-        )
-    click.echo(f"{result.rowcount} Slack messages queued again")  # type: ignore[attr-defined]
+    with db.session() as session:  # a dead summary's lines go back as that one summary, not a message each
+        count = requeue_dead(session, kind="slack", now=datetime.now(UTC))
+    click.echo(f"{count} Slack messages queued again")
 
 
 @alerts.command("log")

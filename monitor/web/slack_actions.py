@@ -3,7 +3,8 @@
 Clicks arrive over HTTP (`build_router`, an `APIRouter` the web app mounts at /slack/actions) or Socket Mode
 (`socket_mode_listener`). Either way the request is acknowledged first and the work runs after: the queue
 change (claim, not relevant, reclassify; each writes the audit log) and a re-armed outbox row, so the message
-is edited through the same rate-limited, crash-safe outbox as every other Slack message.
+is edited through the same rate-limited, crash-safe outbox as every other Slack message. A click on a line of a
+batched route's summary re-arms that summary (`rearm_line`): the one message is edited, that line showing who acted.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from core.settings import SlackSettings, SlaSettings
 from core.storage import Database
 from core.storage.incident_tables import IncidentMemberRow, IncidentRow
 from core.storage.schema import OutboxRow, QueueItemRow, utcnow
+from monitor.pipeline.batches import rearm_line
 from monitor.pipeline.route.incidents import incident_payload
 from monitor.web.slack_guard import BadBody, BodyTooLarge, first_use, message_items, parse_form, read_capped
 
@@ -267,6 +269,7 @@ class ActionHandler:
             "by": action.user_name,
             "at": now.isoformat(),
             "note": outcome.note,
+            "option": action.option if outcome.ok else None,  # what a reclassification chose, for a summary's line
         }
         with self.db.session() as session:
             row = session.get(OutboxRow, outbox_id)
@@ -284,7 +287,10 @@ class ActionHandler:
                     payload = {**row.payload, "acted": list(incident.acted)}
             else:
                 payload = {**row.payload, "acted": [*(row.payload.get("acted") or []), entry]}
-            rearm(session, row.id, payload, now=now)
+            if (row.result or {}).get("batch_key"):  # a line of a window's summary: that summary is edited
+                rearm_line(session, row.id, payload, now=now)
+            else:
+                rearm(session, row.id, payload, now=now)
         log.info(
             "slack action %s by %s on outbox %d: %s",
             action.action_id,
