@@ -98,20 +98,28 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
 
 
 def decided_urgency(score: Scores, text: str, sla: SlaSettings) -> float:
-    """Return the urgency score to store: below the "high" level for praise and for posts that need no answer.
+    """Return the urgency score to store for a classifier's `score` of `text` (see `capped_urgency`)."""
+    return capped_urgency(score.urgency_score, text=text, sentiment=score.sentiment, complaint=score.complaint,
+                          language=score.language, needs_reply=score.needs_reply, sla=sla)
+
+
+def capped_urgency(urgency: float, *, text: str, sentiment: str, complaint: bool, language: str | None,
+                   needs_reply: str | None, sla: SlaSettings) -> float:
+    """Return `urgency`, or just under the "high" level for praise and for posts that need no answer.
 
     A post that is no complaint and asks nothing (praise, thanks, news, spam) can carry urgency words ("down",
     "fire sale") or strong feelings, but nobody has to act on it, so it never reaches a high or critical level;
     nor does a post that relays news (a retweet, a shared status page), however alarming the news, or an ad.
+    Routing decides with the classifier's scores, a correction (`monitor.queue.reclassify`) with the stored ones.
     """
-    praise = asks_nothing(sentiment=score.sentiment, complaint=score.complaint, text=text)
-    relayed = relays(text, score.language) or advertises(text)
-    if not praise and not relayed and (score.needs_reply in (None, "respond") or score.complaint):
-        return score.urgency_score
+    praise = asks_nothing(sentiment=sentiment, complaint=complaint, text=text)
+    relayed = relays(text, language) or advertises(text)
+    if not praise and not relayed and (needs_reply in (None, "respond") or complaint):
+        return urgency
     high = sla.level_thresholds.get("high", 1.1)
     normal = sla.level_thresholds.get("normal", 0.0)
     # just under "high" keeps the score's order among the posts below it
-    return round(min(score.urgency_score, max(normal, high - 0.01)), 4)
+    return round(min(urgency, max(normal, high - 0.01)), 4)
 
 
 def _thread_matched(session: Any, row: Any, matched_threads: set[tuple[str, str]]) -> bool:

@@ -4,19 +4,20 @@ The correction is stored as a labelled example for later training, and the post'
 the function the classifier uses (`models.urgency.urgency_score`): a corrected sentiment or complaint counts as
 certain (probability 1 or 0), what was not corrected keeps the model's probability. The category may be a
 built-in one or the brand's own (`brands[].categories`, with its weight; `monitor.queue.categories`). The score
-then goes through the decision routing makes (`monitor.pipeline.classify.decided_urgency`: praise and posts that
-need no answer stay below "high"), and from it follow the urgency level (`sla.level_thresholds`), and for the
-queue item of the post's case (the post's own, or the one a follow-up was folded into) its level, SLA deadlines
-and kind, recomputed over the case's posts as routing built them: the most urgent post's level, deadlines
-counted from the first customer post since the brand last answered (a follow-up after a reply: its own time),
-"respond" when any post needs an answer. The case follows its item's deadline. One audit row says what changed.
+then goes through the decision routing makes (`monitor.pipeline.classify.capped_urgency`, which routing's
+`decided_urgency` calls: praise and posts that need no answer stay below "high"), and from it follow the
+urgency level (`sla.level_thresholds`), and for the queue item of the post's case (the post's own, or the one a
+follow-up was folded into) its level, SLA deadlines and kind, recomputed over the case's posts as routing built
+them: the most urgent post's level, deadlines counted from the first customer post since the brand last answered
+(a follow-up after a reply: its own time), "respond" when any post needs an answer. The case follows its item's
+deadline. One audit row says what changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,9 +27,9 @@ from core.storage import Database
 from core.storage.case_tables import CasePostRow, CaseRow
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import ClassificationRow, MentionRow, QueueItemRow, utcnow
-from models.base import SENTIMENTS, NeedsReply, Scores, Sentiment
+from models.base import SENTIMENTS
 from models.urgency import urgency_score
-from monitor.pipeline.classify import decided_urgency
+from monitor.pipeline.classify import capped_urgency
 from monitor.pipeline.route.cases import facts_of
 from monitor.pipeline.route.rules import queue_kind, stored_needs_reply
 from monitor.queue.cases_store import case_of_item, case_of_mention
@@ -59,19 +60,6 @@ def rescore(scores: ClassificationRow, *, sentiment: str | None, complaint: bool
     complaint_prob = float(scores.complaint_prob) if complaint is None else (1.0 if complaint else 0.0)
     return urgency_score(category=category, negative_prob=negative, complaint_prob=complaint_prob,
                          severity=int(scores.severity or 0), weight=weight)
-
-
-def decided(scores: ClassificationRow, text: str, score: float, sla: SlaSettings) -> float:
-    """Return the urgency routing stores for `scores` (labels already corrected) with urgency `score`.
-
-    A thin adapter: `decided_urgency` reads the classifier's `Scores`, so the stored row is turned back into one.
-    """
-    return decided_urgency(Scores(
-        sentiment=cast(Sentiment, scores.sentiment), sentiment_probs=dict(scores.sentiment_probs or {}),
-        complaint=bool(scores.complaint), complaint_prob=float(scores.complaint_prob),
-        severity=int(scores.severity or 0), urgency_score=score, urgency_category=scores.urgency_category,
-        language=scores.language, needs_reply=cast(NeedsReply | None, stored_needs_reply(scores.explanation))),
-        text, sla)
 
 
 def _current(session: Session, mention: MentionRow, scores: ClassificationRow,
@@ -235,7 +223,9 @@ def reclassify(
         scores.sentiment, scores.complaint = example.sentiment, example.complaint
         scores.urgency_category = chosen.stored
         raw = rescore(scores, sentiment=sentiment, complaint=complaint, category=chosen.stored, weight=chosen.weight)
-        scores.urgency_score = decided(scores, mention.text, raw, sla)
+        scores.urgency_score = capped_urgency(
+            raw, text=mention.text, sentiment=scores.sentiment, complaint=bool(scores.complaint),
+            language=scores.language, needs_reply=stored_needs_reply(scores.explanation), sla=sla)
         scores.urgency_level = sla.level_for(scores.urgency_score)
         after: dict[str, Any] = {"sentiment": example.sentiment, "complaint": example.complaint,
                                  "urgency_category": chosen.name, "urgency_score": scores.urgency_score,
