@@ -85,6 +85,18 @@ def _known(session: Session, mention: MentionRow) -> Placement | None:
     return Placement(case, row, opened=False, before=case.status, known=True)
 
 
+def recent_case(session: Session, mention: MentionRow, merge_window_h: float) -> CaseRow | None:
+    """Return the author's case with the brand that a new thread of theirs joins: within `merge_window_h` hours."""
+    window = timedelta(hours=merge_window_h)
+    return session.scalar(
+        select(CaseRow)
+        .where(CaseRow.brand == mention.brand, CaseRow.network == mention.network,
+               CaseRow.customer_handle == mention.author_handle,
+               CaseRow.last_customer_at >= mention.created_at - window,
+               CaseRow.opened_at <= mention.created_at + window)
+        .order_by(CaseRow.last_customer_at.desc(), CaseRow.id.desc()).limit(1))
+
+
 def place_customer_post(session: Session, mention: MentionRow, *, accounts: Collection[str], merge_window_h: float,
                         may_open: bool, now: datetime) -> Placement | None:
     """Put a customer's post in its case; with `may_open` False it only joins the case of its thread."""
@@ -100,14 +112,7 @@ def place_customer_post(session: Session, mention: MentionRow, *, accounts: Coll
                    CaseRow.brand == mention.brand)
             .order_by(CaseRow.id.desc()).limit(1))
     if case is None and may_open:
-        window = timedelta(hours=merge_window_h)
-        case = session.scalar(
-            select(CaseRow)
-            .where(CaseRow.brand == mention.brand, CaseRow.network == mention.network,
-                   CaseRow.customer_handle == mention.author_handle,
-                   CaseRow.last_customer_at >= mention.created_at - window,
-                   CaseRow.opened_at <= mention.created_at + window)
-            .order_by(CaseRow.last_customer_at.desc(), CaseRow.id.desc()).limit(1))
+        case = recent_case(session, mention, merge_window_h)
     opened = case is None
     if case is None:
         if not may_open:

@@ -11,19 +11,18 @@ filter learned from fresh posts, and a follow-up belongs to its case.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.storage.case_tables import CaseRow
 from core.storage.schema import AuditRow, ClassificationRow, MentionRow
 from models.base import RELEVANCE_KEY
 from monitor.pipeline.route.cases import facts_of, place_in_case
 from monitor.pipeline.route.messages import RouteBatch
 from monitor.pipeline.route.rules import queue_kind
-from monitor.queue.cases_store import refold
+from monitor.queue.cases_store import recent_case, refold
 from monitor.queue.cases_sync import create_item
 
 #: The audit action of a post the filter hid (actor "brandmon", so it never counts as a person's click).
@@ -41,13 +40,7 @@ def stored_mark(explanation: Mapping[str, Any] | None) -> tuple[float, float] | 
 
 def _in_conversation(session: Session, mention: MentionRow, merge_window_h: float) -> bool:
     """True when the post answers a post, or its author has a case with the brand it would join."""
-    if mention.parent_id:
-        return True
-    window = timedelta(hours=merge_window_h)
-    return session.scalar(
-        select(CaseRow.id).where(CaseRow.brand == mention.brand, CaseRow.network == mention.network,
-                                 CaseRow.customer_handle == mention.author_handle,
-                                 CaseRow.last_customer_at >= mention.created_at - window).limit(1)) is not None
+    return bool(mention.parent_id) or recent_case(session, mention, merge_window_h) is not None
 
 
 def hide_not_relevant(batch: RouteBatch, mention: MentionRow, scores: ClassificationRow) -> dict[str, Any] | None:
