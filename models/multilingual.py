@@ -13,7 +13,7 @@ scores that it would hide, as the English model's filter marks English posts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -189,15 +189,20 @@ class MultilingualClassifier(Classifier):
 
         Texts go through in the length groups `classify` sends e5's posts in, so a post gets the vector it is scored on.
         """
-        encoded = [self._tokenizer.encode(text, max_length=self._meta.max_length) for text in texts]
         out = torch.zeros((len(texts), self._meta.hidden_size))
         with torch.inference_mode():
-            for group in length_groups([len(ids) for ids, _ in encoded], max_size=self._batch_size):
-                batch = self._tokenizer.pad_batch([encoded[g] for g in group])
+            for group, batch in self._groups(texts):
                 result = self._net(batch["input_ids"], batch["attention_mask"])
                 assert result.pooled is not None  # TriageNet always pools
                 out[torch.tensor(group)] = result.pooled.float()
         return out
+
+    def _groups(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        """Tokenise `texts` once and yield (positions, padded batch) by token count (models/batching.py): short
+        posts are not padded to a long one's width."""
+        encoded = [self._tokenizer.encode(text, max_length=self._meta.max_length) for text in texts]
+        for group in length_groups([len(ids) for ids, _ in encoded], max_size=self._batch_size):
+            yield group, self._tokenizer.pad_batch([encoded[g] for g in group])
 
     def describe(self) -> str:
         """Return both models' descriptions."""
@@ -239,11 +244,8 @@ class MultilingualClassifier(Classifier):
             handed = [replace(posts[i], language="en") if languages[i] == "en" else posts[i] for i in english]
             for index, scores in zip(english, self.english.classify(handed), strict=True):
                 results[index] = scores
-        encoded = [self._tokenizer.encode(posts[i].text, max_length=self._meta.max_length) for i in multilingual]
-        # Batches by token count: short posts are not padded to a long one's width (models/batching.py).
-        for group in length_groups([len(ids) for ids, _ in encoded], max_size=self._batch_size):
+        for group, batch in self._groups([posts[i].text for i in multilingual]):
             chunk = [multilingual[g] for g in group]
-            batch = self._tokenizer.pad_batch([encoded[g] for g in group])
             scored = self._score_batch([posts[i] for i in chunk], [languages[i] for i in chunk], batch)
             for index, scores in zip(chunk, scored, strict=True):
                 results[index] = scores
