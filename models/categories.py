@@ -147,6 +147,8 @@ class CategoryHead:
         null_similarity: float = DEFAULT_NULL_SIMILARITY,
         scale: float = DEFAULT_SCALE,
         feedback: Mapping[str, CategoryFeedback] | None = None,
+        margin: float = EXEMPLAR_MARGIN,
+        reach: float = EXEMPLAR_REACH,
     ) -> CategoryHead:
         """Embed each category's description and examples with `embed` and average them into a prototype.
 
@@ -172,7 +174,8 @@ class CategoryHead:
         owner = torch.tensor(owners)
         prototypes = torch.stack([vectors[:described][owner[:described] == i].mean(0) for i in range(len(specs))])
         exemplars = Exemplars(vectors[described:], owner[described:], torch.tensor(signs, dtype=torch.bool))
-        return cls(specs, prototypes, null_similarity=null_similarity, scale=scale, exemplars=exemplars)
+        return cls(specs, prototypes, null_similarity=null_similarity, scale=scale, exemplars=exemplars,
+                   margin=margin, reach=reach)
 
     def _centred(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the centred unit pooled vectors and their distance from the centre before normalising."""
@@ -272,6 +275,16 @@ class _Scored:
     shares: torch.Tensor
 
 
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """The similarities one encoder's category heads compare against: each encoder spreads its vectors differently."""
+
+    null_similarity: float = DEFAULT_NULL_SIMILARITY
+    scale: float = DEFAULT_SCALE
+    margin: float = EXEMPLAR_MARGIN
+    reach: float = EXEMPLAR_REACH
+
+
 class BrandCategories:
     """The category heads per brand: the built-in taxonomy plus configured categories, each brand's own on top."""
 
@@ -281,10 +294,12 @@ class BrandCategories:
         *,
         categories: Iterable[CategorySpec | Mapping[str, Any]] = (),
         brand_categories: Mapping[str, Iterable[CategorySpec | CategoryFeedback | Mapping[str, Any]]] | None = None,
+        geometry: Geometry = Geometry(),
     ) -> None:
         self._embed = embed
+        self._geometry = geometry
         self._base = merge_categories(builtin_specs(), parse_categories(categories))
-        self._heads: dict[str | None, CategoryHead] = {None: CategoryHead.build(self._base, embed)}
+        self._heads: dict[str | None, CategoryHead] = {None: self._build(self._base)}
         self._feedback: dict[str, dict[str, CategoryFeedback]] = {}
         for brand, specs in (brand_categories or {}).items():
             self.add(brand, specs)
@@ -302,7 +317,7 @@ class BrandCategories:
             if feedback:
                 raise ValueError("category feedback comes from a brand's corrections: give the brand")
             self._base = merge_categories(self._base, specs)
-            self._heads[None] = CategoryHead.build(self._base, self._embed)
+            self._heads[None] = self._build(self._base)
             return [s.name for s in self._base]
         key = brand.casefold()
         current = self._heads.get(key)
@@ -317,8 +332,14 @@ class BrandCategories:
                 taught[item.name] = item
             else:
                 taught.pop(item.name, None)
-        self._heads[key] = CategoryHead.build(merged, self._embed, feedback=taught)
+        self._heads[key] = self._build(merged, feedback=taught)
         return [s.name for s in merged]
+
+    def _build(self, specs: Sequence[CategorySpec],
+               feedback: Mapping[str, CategoryFeedback] | None = None) -> CategoryHead:
+        g = self._geometry
+        return CategoryHead.build(specs, self._embed, null_similarity=g.null_similarity, scale=g.scale,
+                                  feedback=feedback, margin=g.margin, reach=g.reach)
 
     def feedback(self, brand: str) -> tuple[CategoryFeedback, ...]:
         """Return what `brand`'s corrections teach its categories now, by category name."""

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 
 from models import ModelUnavailable
-from models.base import Classifier, Post, Scores
+from models.base import SENTIMENTS, Classifier, Post, Scores
 from models.batching import length_groups
+from models.categories import BrandCategories, Geometry, pick_category
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
 from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
@@ -38,6 +39,12 @@ from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
 log = logging.getLogger(__name__)
 #: The heads and adapters for multilingual-e5-small that ship in the package.
 BUILTIN_ML_HEADS = Path(__file__).resolve().parent / "weights" / "e5-small-heads-ml1.safetensors"
+
+#: multilingual-e5-small: every pair of posts is close (on models/checks/categories.jsonl, posts of different
+#: categories 0.859 at the 95th percentile, against 0.579 on MiniLM), so "no category" sits at 0.88 (chosen on the
+#: check set's even lines: macro-F1 0.841 there, 0.796 on its odd lines), and the exemplar reach and margin are
+#: MiniLM's moved to the same places in e5's narrower spread (0.89, 0.035); the softmax is sharpened to match.
+E5_GEOMETRY = Geometry(null_similarity=0.88, scale=100.0, margin=0.035, reach=0.89)
 
 #: Urgency phrases in the languages the benchmark covers besides English; the built-in English list and each
 #: brand's own keywords still apply, and the most urgent category found wins.
@@ -166,6 +173,12 @@ class MultilingualClassifier(Classifier):
         self._abstain_margin = abstain_margin
         self._explain_words = explain_words
         self._e5_languages = frozenset(lang.lower() for lang in (languages or meta.languages))
+        # Categories from the encoder (`model_categories`, or brands that define their own): e5 learns the same
+        # categories from the same descriptions, examples and corrections, on its own vectors, so a Spanish post
+        # about a refund is `billing` as an English one is (README, "Multilingual scoring").
+        self._categories = None if not english_options.get("model_categories") else BrandCategories(
+            self.embed, categories=english_options.get("categories") or (),
+            brand_categories=english_options.get("brand_categories"), geometry=E5_GEOMETRY)
         self.name = f"{self.english.name}; other languages {E5_LABEL} + brandmon heads {meta.version}"
         self.heads_path = heads_path
 
@@ -206,10 +219,22 @@ class MultilingualClassifier(Classifier):
 
     def describe(self) -> str:
         """Return both models' descriptions."""
+        categories = "categories from the encoder" if self._categories is not None else "keyword categories"
         return (
             f"{self.english.describe()}; other languages {E5_LABEL} + brandmon heads {self._meta.version}"
-            f" ({self.precision}; irony and needs-a-reply heads {self._extra_meta.version})"
+            f" ({self.precision}; irony and needs-a-reply heads {self._extra_meta.version}; {categories})"
         )
+
+    def add_categories(self, brand: str | None, categories: Sequence[Any]) -> list[str]:
+        """Learn a brand's own categories now on both encoders (`TransformerClassifier.add_categories`)."""
+        names = self.english.add_categories(brand, categories)
+        if self._categories is not None:
+            self._categories.add(brand, categories)
+        return names
+
+    def categories(self, brand: str | None = None) -> tuple[str, ...]:
+        """Return the category names scored for `brand`'s posts (the same on both encoders)."""
+        return self.english.categories(brand)
 
     def route(self, post: Post) -> str:
         """Return "english", "multilingual" or "human" for `post`, by its language."""
@@ -262,6 +287,7 @@ class MultilingualClassifier(Classifier):
         irony = IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint)
         offsets = encoded["offset_mapping"]
         mask = encoded["attention_mask"].numpy()
+        scored = None if self._categories is None else self._categories.score([p.brand for p in posts], result)
         out = []
         for row, (post, language) in enumerate(zip(posts, languages, strict=True)):
             decision = decide(
@@ -277,17 +303,30 @@ class MultilingualClassifier(Classifier):
                 sentiment_shares=shares["sentiment"][row].numpy(),
                 complaint_shares=complaint_shares, complaint=complaint, k=self._explain_words,
             )
-            pick = keyword_pick(self._match_urgency(post), complaint=complaint)
             reply_prob = float(extra.reply[row])
+            respond = complaint or reply_prob >= self._extra_meta.reply_threshold
+            found = self._match_urgency(post, builtin=scored is None)
+            if found.category != "none" or scored is None:  # a configured keyword wins, as on English posts
+                pick = keyword_pick(found, complaint=complaint)
+            else:
+                pick = pick_category(
+                    scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
+                    praise=SENTIMENTS[int(decision.sentiment_probs.argmax())] == "positive" and not respond,
+                    k=self._explain_words,
+                )
             out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
-                                respond=complaint or reply_prob >= self._extra_meta.reply_threshold,
-                                reply_prob=reply_prob))
+                                respond=respond, reply_prob=reply_prob))
         if self.relevance:  # the pooled vectors the heads read say which posts a brand's e5 filter hides
             out = self.relevance.mark([p.brand for p in posts], result.pooled, out)
         return out
 
-    def _match_urgency(self, post: Post) -> UrgencyMatch:
-        """Return the more urgent of the configured rules' match and the built-in multilingual phrases' match."""
-        configured = self._urgency.match(post.text, post.brand)
+    def _match_urgency(self, post: Post, *, builtin: bool = True) -> UrgencyMatch:
+        """Return the more urgent of the configured rules' match and the built-in multilingual phrases' match.
+
+        With `builtin=False` (categories from the encoder) only configured phrases count, as on English posts.
+        """
+        configured = self._urgency.match(post.text, post.brand, builtin=builtin)
+        if not builtin:
+            return configured
         local = self._local_urgency.match(post.text)
         return local if CATEGORY_WEIGHT[local.category] > CATEGORY_WEIGHT[configured.category] else configured

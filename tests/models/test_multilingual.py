@@ -32,7 +32,7 @@ def test_spanish_cancellation_is_negative_with_churn_risk(classifier: Multilingu
     assert score.sentiment == "negative"
     assert score.urgency_category == "churn_risk"
     assert "cancelar" in score.explanation["urgency"]
-    # e5 posts get the same category fields as English ones (from the keyword rules: no prototypes on e5).
+    # e5 posts get the same category fields as English ones (by default from the keyword rules, as English ones).
     assert score.category == "churn_risk" and "cancelar" in score.category_words and score.category_prob == 1.0
     # e5 has its own irony and needs-a-reply heads (models/fit_extra_e5.py)
     assert score.irony_prob is not None and 0.0 <= score.irony_prob <= 1.0 and score.needs_reply_prob is not None
@@ -122,7 +122,8 @@ def test_e5_runs_at_the_english_models_precision(classifier: MultilingualClassif
     from models.packed import PackedLinear, packing_works
 
     assert classifier.precision == ("bf16" if classifier.english.precision == "bf16" else "fp32")
-    assert classifier.describe().endswith(f"({classifier.precision}; irony and needs-a-reply heads v1)")
+    assert classifier.describe().endswith(
+        f"({classifier.precision}; irony and needs-a-reply heads v1; keyword categories)")
     encoder = classifier._net.encoder
     if classifier.precision == "bf16":
         assert {p.dtype for p in encoder.parameters()} == {torch.bfloat16}
