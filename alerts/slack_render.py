@@ -148,9 +148,14 @@ def action_elements(payload: Mapping[str, Any], *, claim_label: str = "Claim") -
     return elements
 
 
+def _category(payload: Mapping[str, Any]) -> str:
+    """Return the category an alert shows: a brand's own under its name (`category`), else the built-in one."""
+    return str(payload.get("category") or payload.get("urgency_category") or "none").replace("_", " ")
+
+
 def _headline(payload: Mapping[str, Any]) -> str:
     level = str(payload.get("urgency_level") or "low")
-    category = str(payload.get("urgency_category") or "none").replace("_", " ")
+    category = _category(payload)
     brand = one_line(str(payload.get("brand") or ""), 80)
     network = one_line(str(payload.get("network") or ""), 20)
     return f"{LEVEL_EMOJI.get(level, '')} *{level.upper()}* {one_line(category, 30)} · {brand} on {network}"
@@ -179,7 +184,7 @@ def alert_blocks(payload: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     if payload.get("compact"):
         return _compact_blocks(payload)
     level = str(payload.get("urgency_level") or "low")
-    category = str(payload.get("urgency_category") or "none").replace("_", " ")
+    category = _category(payload)
     author = one_line(str(payload.get("author_name") or ""), 80)
     handle = one_line(str(payload.get("author_handle") or ""), 60)
     verified = " :ballot_box_with_check:" if payload.get("author_verified") else ""

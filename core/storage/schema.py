@@ -121,6 +121,11 @@ class ClassificationRow(Base):
     severity: Mapped[int] = mapped_column(Integer)
     urgency_score: Mapped[float] = mapped_column(Float)
     urgency_category: Mapped[str] = mapped_column(String(32))
+    #: The category the model read (a brand's own keeps its name here, "other" in `urgency_category`);
+    #: NULL: the same as `urgency_category` (rows from before migration 0011, classifiers without categories).
+    category: Mapped[str | None] = mapped_column(String(64))
+    #: How sure the model was of `category` (1.0 after a person's correction); NULL when unknown.
+    category_prob: Mapped[float | None] = mapped_column(Float)
     urgency_level: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(16))
     needs_human: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -190,6 +195,8 @@ class QueueItemRow(Base):
     urgency_score: Mapped[float] = mapped_column(Float)
     urgency_level: Mapped[str] = mapped_column(String(16))
     urgency_category: Mapped[str] = mapped_column(String(32))
+    #: The post's category under its own name (a brand's own one); NULL: the same as `urgency_category`.
+    category: Mapped[str | None] = mapped_column(String(64))
     first_response_due: Mapped[datetime]
     resolution_due: Mapped[datetime]
     claimed_by: Mapped[str | None] = mapped_column(String(200))

@@ -37,6 +37,14 @@ class PostRecord:
     model: str | None
     #: The stored `classifications.language`; None while unclassified or when no language was told.
     language: str | None = None
+    #: The stored `classifications.category`: a brand's own category ("other" in `urgency_category`); None when
+    #: it is the same as `urgency_category`.
+    category: str | None = None
+
+    @property
+    def shown_category(self) -> str | None:
+        """Return the category the digest counts the post under: a brand's own by its name, else the built-in."""
+        return self.category or self.urgency_category
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ def load_posts(db: Database, brands: Sequence[str], start: datetime, end: dateti
                     matched_query=scores.matched_query if scores is not None else True,
                     model=scores.model if scores is not None else None,
                     language=scores.language if scores is not None else None,
+                    category=scores.category if scores is not None else None,
                 )
             )
     return records

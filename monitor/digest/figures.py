@@ -248,7 +248,7 @@ def spikes(posts: Sequence[PostRecord], hourly: Sequence[int], week: IsoWeek) ->
     for first, last in runs(spike_hours(hourly)):
         start, end = week.start + timedelta(hours=first), week.start + timedelta(hours=last + 1)
         inside = [post for post in posts if start <= post.created_at < end]
-        categories = Counter(p.urgency_category for p in inside if p.urgency_category not in (None, "none"))
+        categories = Counter(p.shown_category for p in inside if p.shown_category not in (None, "none"))
         found.append(Spike(start, end, len(inside), rate * (last - first + 1), _shares(inside)[0],
                            categories.most_common(1)[0][0] if categories else None,
                            max(inside, key=_reach) if inside else None))

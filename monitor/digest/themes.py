@@ -221,7 +221,7 @@ def find_themes(
             if len(picked) == examples:
                 break
         rated = [post for post in members if post.sentiment is not None]
-        categories = Counter(p.urgency_category for p in members if p.urgency_category not in (None, "none"))
+        categories = Counter(p.shown_category for p in members if p.shown_category not in (None, "none"))
         terms = tuple(names[group])
         themes.append(
             Theme(

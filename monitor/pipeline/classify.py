@@ -83,6 +83,10 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
                 "severity": score.severity,
                 "urgency_score": urgency,
                 "urgency_category": score.urgency_category,
+                # a brand's own category keeps its name here ("other" above); the words behind it are
+                # `explanation["urgency"]` (`Scores.category_words`)
+                "category": score.category,
+                "category_prob": score.category_prob,
                 "urgency_level": sla.level_for(urgency),
                 "language": score.language,
                 "needs_human": score.needs_human,

@@ -47,8 +47,8 @@ def create_item(session: Session, case: CaseRow, mention: MentionRow, scores: Cl
         "mention_id": mention.id, "brand": mention.brand, "kind": kind,
         "status": "not_relevant" if history or hidden else "new", "urgency_score": scores.urgency_score,
         "urgency_level": scores.urgency_level, "urgency_category": scores.urgency_category,
-        "first_response_due": first_due, "resolution_due": resolve_due, "created_at": now, "updated_at": now,
-        "version": 1}], conflict=("mention_id",), returning=("id",))
+        "category": scores.category, "first_response_due": first_due, "resolution_due": resolve_due,
+        "created_at": now, "updated_at": now, "version": 1}], conflict=("mention_id",), returning=("id",))
     item = session.get(QueueItemRow, inserted[0][0]) if inserted else None
     if item is None:
         return None
@@ -67,7 +67,7 @@ def bump_item(session: Session, case: CaseRow, item: QueueItemRow, mention: Ment
     before = item.status
     if scores.urgency_score > item.urgency_score:
         item.urgency_score, item.urgency_level = scores.urgency_score, scores.urgency_level
-        item.urgency_category = scores.urgency_category
+        item.urgency_category, item.category = scores.urgency_category, scores.category
     first_due, resolve_due = deadlines(mention.created_at, item.urgency_level, sla)  # the case's most urgent level
     answered = item.status in ("replied", *CLOSED_ITEM) or item.first_response_at is not None
     if answered:

@@ -1,9 +1,10 @@
 """The urgency categories a responder may give a brand's post: the built-in ones and the brand's own.
 
-A brand's own category (config `brands[].categories`) brings its urgency weight. Routing keeps `urgency_category`
-to the built-in names (a brand's own category counts as `other` there, README "Precision, irony, needs-a-reply
-and categories"), so a corrected post does too; the correction itself (`labelled_examples`) keeps the brand
-category's name, which is what `brandmon train --corrections` learns the category from.
+A brand's own category (config `brands[].categories`) brings its urgency weight. `urgency_category` keeps the
+built-in names the urgency weights and SLA know (a brand's own category is `other` there, README "Precision,
+irony, needs-a-reply and categories"); the post's `category` (classifications and queue items) keeps the brand
+category's name, which the queue, alerts, routing rules and the digest show, and so does the correction itself
+(`labelled_examples`), which is what `brandmon train --corrections` learns the category from.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ChosenCategory:
     """A category a responder chose: its name, the built-in name routing stores, and its urgency weight."""
 
     name: str
-    #: The name `classifications` and `queue_items` store: the name itself when built-in, else "other".
+    #: The name `urgency_category` stores: the name itself when built-in, else "other" (`category` keeps `name`).
     stored: str
     #: The brand's weight for it; None means the built-in weight (`models.urgency.CATEGORY_WEIGHT`).
     weight: float | None = None
@@ -68,3 +69,17 @@ def choose_category(brand: str, name: str, categories: BrandCategories | None) -
                          f"{', '.join(category_choices(brand, categories))}, not {name!r}")
     weight = own[name].weight if name in own else None
     return ChosenCategory(name, name if name in URGENCY_CATEGORIES else "other", weight)
+
+
+def kept_category(brand: str, name: str, stored: str, categories: BrandCategories | None) -> ChosenCategory:
+    """Return the category `name` a post keeps when a correction leaves its category alone (`stored`: its
+    `urgency_category`); a brand's own keeps its weight, one the brand no longer defines the built-in weight."""
+    if name in URGENCY_CATEGORIES:
+        return ChosenCategory(name, name)
+    own = {c.name: c for c in _own(brand, categories)}
+    return ChosenCategory(name, "other", own[name].weight) if name in own else ChosenCategory(name, stored)
+
+
+def example_name(chosen: ChosenCategory) -> str:
+    """Return the name a labelled example keeps: the category's own, or its stored one when that is too long."""
+    return chosen.name if len(chosen.name) <= STORED_NAME_MAX else chosen.stored

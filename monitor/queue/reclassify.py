@@ -34,7 +34,7 @@ from monitor.pipeline.route.cases import facts_of
 from monitor.pipeline.route.rules import queue_kind, stored_needs_reply
 from monitor.queue.cases_store import case_of_item, case_of_mention
 from monitor.queue.cases_sync import refresh_message
-from monitor.queue.categories import BrandCategories, ChosenCategory, choose_category
+from monitor.queue.categories import BrandCategories, ChosenCategory, choose_category, example_name, kept_category
 from monitor.queue.items import ItemNotFound, QueueConflict, QueueError, audit, lease_holder
 from monitor.queue.sla import deadlines
 
@@ -64,17 +64,14 @@ def rescore(scores: ClassificationRow, *, sentiment: str | None, complaint: bool
 
 def _current(session: Session, mention: MentionRow, scores: ClassificationRow,
              categories: BrandCategories | None) -> ChosenCategory:
-    """Return the category the post has now: a person's earlier brand category stays, though stored as "other"."""
-    name = scores.urgency_category
-    if name == "other":
+    """Return the category the post has now: the model's or a person's earlier brand category stays."""
+    name = scores.category or scores.urgency_category
+    if name == "other":  # a row from before `category` was stored: a person's brand category is in their example
         given = session.scalar(select(LabelledExampleRow.urgency_category)
                                .where(LabelledExampleRow.mention_id == mention.id)
                                .order_by(LabelledExampleRow.id.desc()).limit(1))
         name = given or name
-    try:
-        return choose_category(mention.brand, name, categories)
-    except QueueError:  # a category the brand no longer defines: as stored, at its built-in weight
-        return ChosenCategory(scores.urgency_category, scores.urgency_category)
+    return kept_category(mention.brand, name, scores.urgency_category, categories)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +131,15 @@ def _update_item(session: Session, item: QueueItemRow, case: CaseRow | None, men
               "resolution_due": resolve_due}
     changed = {name: [_jsonable(getattr(item, name)), _jsonable(wanted[name])] for name in _ITEM_FIELDS
                if getattr(item, name) != wanted[name]}
+    # the category the item shows (NULL: its urgency category); a brand's own is "other" in `urgency_category`
+    shown = (item.category or item.urgency_category, top.scores.category or top.scores.urgency_category)
+    if shown[0] != shown[1]:
+        changed["category"] = list(shown)
+    item.category = top.scores.category
     if changed:
-        for name in changed:
-            setattr(item, name, wanted[name])
+        for name in _ITEM_FIELDS:
+            if name in changed:
+                setattr(item, name, wanted[name])
         item.version += 1
         item.updated_at = now
     return changed, start
@@ -212,16 +215,20 @@ def reclassify(
             raise QueueConflict(f"item {item.id} is claimed by {holder}; only they can reclassify it now")
         before = {"sentiment": scores.sentiment, "complaint": scores.complaint,
                   "urgency_category": scores.urgency_category, "model": scores.model}
+        if scores.category and scores.category != scores.urgency_category:
+            before["category"] = scores.category  # the model's own brand category, "other" above
         example = LabelledExampleRow(
             mention_id=mention.id, brand=mention.brand, network=mention.network,
             language=scores.language or mention.language, text=mention.text, model_labels=before,
             origin="queue", actor=actor, created_at=now,
             sentiment=sentiment if sentiment is not None else scores.sentiment,
-            complaint=complaint if complaint is not None else scores.complaint, urgency_category=chosen.name,
+            complaint=complaint if complaint is not None else scores.complaint, urgency_category=example_name(chosen),
         )
         session.add(example)
         scores.sentiment, scores.complaint = example.sentiment, example.complaint
-        scores.urgency_category = chosen.stored
+        scores.urgency_category, scores.category = chosen.stored, chosen.name
+        if urgency_category is not None:  # a person's category counts as certain, as their other labels do
+            scores.category_prob = 1.0
         raw = rescore(scores, sentiment=sentiment, complaint=complaint, category=chosen.stored, weight=chosen.weight)
         scores.urgency_score = capped_urgency(
             raw, text=mention.text, sentiment=scores.sentiment, complaint=bool(scores.complaint),

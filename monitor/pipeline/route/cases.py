@@ -55,6 +55,7 @@ def facts_of(mention: MentionRow, scores: ClassificationRow) -> RoutingFacts:
         author_followers=mention.author_followers, author_verified=mention.author_verified,
         language=scores.language, needs_human=scores.needs_human, text=mention.text,
         needs_reply=stored_needs_reply(scores.explanation),
+        category=scores.category,
     )
 
 

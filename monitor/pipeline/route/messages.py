@@ -58,6 +58,8 @@ def alert_payload(
         **{name: getattr(scores, name) for name in SCORE_FIELDS},
         "queue_item_id": item.id if item is not None else None,
         "first_response_due": item.first_response_due.isoformat() if item is not None else None,
+        # the category the alert shows: a brand's own under its name ("other" in `urgency_category`)
+        "category": scores.category or scores.urgency_category,
         "categories": list(URGENCY_CATEGORIES),
         "own_categories": list(own_choices(mention.brand, categories)),
     }

@@ -29,6 +29,9 @@ class RoutingFacts:
     text: str
     #: The model's needs-a-reply decision ("respond", "thank", "none"); None when it has no reply head.
     needs_reply: str | None = None
+    #: The post's category under its own name: a brand's own (`urgency_category` is then "other"); None when it is
+    #: the same as `urgency_category`.
+    category: str | None = None
 
 
 #: Where the classify step keeps the needs-a-reply decision in a stored classification's `explanation`.
@@ -64,7 +67,9 @@ def rule_matches(rule: RouteRule, facts: RoutingFacts) -> bool:
         return False
     if rule.complaint is not None and facts.complaint != rule.complaint:
         return False
-    if rule.urgency_categories is not None and facts.urgency_category not in rule.urgency_categories:
+    if rule.urgency_categories is not None and not (
+        facts.urgency_category in rule.urgency_categories or facts.category in rule.urgency_categories
+    ):  # a rule may name a brand's own category ("roaming") as well as a built-in one
         return False
     if facts.urgency_score < rule.min_urgency:
         return False
