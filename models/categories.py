@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.explain import top_words
+from models.category_head import LearnedCategories, LearnedScores
 from models.network import Pass
-from models.scoring import CategoryPick
 from models.taxonomy import BUILTIN_CATEGORIES, CategorySpec
 
 log = logging.getLogger(__name__)
@@ -104,6 +103,10 @@ class CategoryScores:
     probs: np.ndarray
     #: Index of the best category per post (never the "no category" column).
     best: np.ndarray
+    #: (batch, categories): a post the team put in that category stood in for its prototype (corrections).
+    taught: np.ndarray | None = None
+    #: (batch,): the post is close to one the team took out of a category ("no category" rose above its default).
+    taken_out: np.ndarray | None = None
 
 
 class CategoryHead:
@@ -183,6 +186,10 @@ class CategoryHead:
         return torch.nn.functional.normalize(shifted, dim=-1), shifted.norm(dim=-1).clamp(min=1e-6)
 
     def _compared(self, unit: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        chosen, offset, _ = self._taught(unit)
+        return chosen, offset
+
+    def _taught(self, unit: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Return, per post and category, the vector it is compared with (None: the prototypes) and an offset.
 
         Only exemplars within `reach` count. A positive one whose similarity less `margin` beats the prototype's
@@ -190,8 +197,9 @@ class CategoryHead:
         its category by the difference.
         """
         offset = torch.zeros(unit.shape[0], len(self.names))
+        taught = torch.zeros(unit.shape[0], len(self.names), dtype=torch.bool)
         if self.exemplars is None:
-            return None, offset
+            return None, offset, taught
         chosen = self.prototypes.expand(unit.shape[0], -1, -1).clone()
         base = unit @ self.prototypes.t()
         close = unit @ self.exemplars.vectors.t()
@@ -206,9 +214,10 @@ class CategoryHead:
                 wins = best > base[:, index]
                 chosen[wins, index] = self.exemplars.vectors[positive][where[wins]]
                 offset[wins, index] = -self.margin
+                taught[:, index] = wins
             if negative.any():
                 offset[:, index] -= (sims[:, negative].max(1).values - self.null_similarity).clamp(min=0.0)
-        return chosen, offset
+        return chosen, offset, taught
 
     def similarities(self, pooled: torch.Tensor) -> torch.Tensor:
         """Return cosine similarity of each centred pooled vector with each category, (batch, categories)."""
@@ -236,7 +245,9 @@ class CategoryHead:
         sims = self.similarities(pooled)
         null = self.null(pooled)
         probs = torch.softmax(torch.cat([sims, null], dim=1) * self.scale, dim=1)
-        return CategoryScores(probs=probs.numpy(), best=sims.argmax(1).numpy())
+        taught = self._taught(self._centred(pooled)[0])[2]
+        return CategoryScores(probs=probs.numpy(), best=sims.argmax(1).numpy(), taught=taught.numpy(),
+                              taken_out=(null[:, 0] > self.null_similarity).numpy())
 
     def token_shares(self, hidden: torch.Tensor, mask: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
         """Return each token's exact share of every category's similarity, (batch, tokens, categories).
@@ -269,10 +280,13 @@ def builtin_specs() -> list[CategorySpec]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Scored:
+class ScoredBatch:
     head: CategoryHead
     scores: CategoryScores
     shares: torch.Tensor
+    #: The learned head's output for the batch (the built-in categories of complaints), when there is one.
+    learned: LearnedScores | None = None
+    learned_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,9 +309,12 @@ class BrandCategories:
         categories: Iterable[CategorySpec | Mapping[str, Any]] = (),
         brand_categories: Mapping[str, Iterable[CategorySpec | CategoryFeedback | Mapping[str, Any]]] | None = None,
         geometry: Geometry = Geometry(),
+        learned: LearnedCategories | None = None,
     ) -> None:
         self._embed = embed
         self._geometry = geometry
+        #: The head that gives complaints their built-in category (`models/category_head.py`); None: prototypes.
+        self.learned = learned
         self._base = merge_categories(builtin_specs(), parse_categories(categories))
         self._heads: dict[str | None, CategoryHead] = {None: self._build(self._base)}
         self._feedback: dict[str, dict[str, CategoryFeedback]] = {}
@@ -353,42 +370,18 @@ class BrandCategories:
                 return found
         return self._heads[None]
 
-    def score(self, brands: Sequence[str | None], result: Pass) -> list[_Scored]:
+    def score(self, brands: Sequence[str | None], result: Pass) -> list[ScoredBatch]:
         """Score every post of a batch with its brand's head; a head shared by several brands runs once."""
         if result.pooled is None:
             raise ValueError("categories read the pooled vector; this pass has none")
-        done: dict[int, _Scored] = {}
+        done: dict[int, ScoredBatch] = {}
+        learned = None if self.learned is None else self.learned.score(result.hidden, result.mask, result.pooled)
+        names = () if self.learned is None else self.learned.names
         out = []
         for brand in brands:
             head = self.head(brand)
             if id(head) not in done:
                 shares = head.token_shares(result.hidden, result.mask, result.pooled)
-                done[id(head)] = _Scored(head, head.score(result.pooled), shares)
+                done[id(head)] = ScoredBatch(head, head.score(result.pooled), shares, learned, names)
             out.append(done[id(head)])
         return out
-
-
-def pick_category(
-    scored: _Scored,
-    row: int,
-    *,
-    text: str,
-    offsets: np.ndarray,
-    mask: np.ndarray,
-    complaint: bool,
-    praise: bool,
-    k: int,
-) -> CategoryPick:
-    """Return the nearest category of post `row` when it beats "no category" and the post is not plain praise.
-
-    Otherwise a complaint is "other" and anything else "none", with the "no category" probability.
-    """
-    best = int(scored.scores.best[row])
-    probs = scored.scores.probs[row]
-    if probs[best] >= probs[-1] and not praise:
-        share = scored.shares[row].numpy()
-        toward = share[:, best] - np.delete(share, best, axis=1).mean(axis=1)
-        name = scored.head.names[best]
-        words = top_words(text, offsets, mask, toward, k=k)
-        return CategoryPick(name, float(probs[best]), tuple(words), scored.head.weights[name])
-    return CategoryPick("other" if complaint else "none", float(probs[-1]))

@@ -23,7 +23,9 @@ import torch
 from models import ModelUnavailable
 from models.base import SENTIMENTS, Classifier, Post, Scores
 from models.batching import length_groups
-from models.categories import BrandCategories, Geometry, pick_category
+from models.categories import BrandCategories, Geometry
+from models.category_head import BUILTIN_ML_CATEGORY_HEAD, learned_head
+from models.category_pick import pick_category
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
 from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
@@ -111,6 +113,7 @@ class MultilingualClassifier(Classifier):
         explain_words: int = 3,
         ml_extra_heads: str | Path | None = None,
         ml_relevance_filters: Mapping[str, str | Path] | None = None,
+        ml_category_head: str | Path | None = None,
         **english_options: Any,
     ) -> None:
         """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...).
@@ -176,9 +179,15 @@ class MultilingualClassifier(Classifier):
         # Categories from the encoder (`model_categories`, or brands that define their own): e5 learns the same
         # categories from the same descriptions, examples and corrections, on its own vectors, so a Spanish post
         # about a refund is `billing` as an English one is (README, "Multilingual scoring").
+        try:
+            learned = None if not english_options.get("model_categories") else learned_head(
+                ml_category_head, builtin=BUILTIN_ML_CATEGORY_HEAD, encoder=meta.encoder,
+                hidden_size=meta.hidden_size, enabled=english_options.get("learned_categories", True))
+        except HeadsUnavailable as exc:
+            raise ModelUnavailable(str(exc)) from exc
         self._categories = None if not english_options.get("model_categories") else BrandCategories(
             self.embed, categories=english_options.get("categories") or (),
-            brand_categories=english_options.get("brand_categories"), geometry=E5_GEOMETRY)
+            brand_categories=english_options.get("brand_categories"), geometry=E5_GEOMETRY, learned=learned)
         self.name = f"{self.english.name}; other languages {E5_LABEL} + brandmon heads {meta.version}"
         self.heads_path = heads_path
 
@@ -313,6 +322,7 @@ class MultilingualClassifier(Classifier):
                     scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
                     praise=SENTIMENTS[int(decision.sentiment_probs.argmax())] == "positive" and not respond,
                     k=self._explain_words,
+                    keywords=self._match_urgency(post) if scored[row].learned is not None else None,
                 )
             out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
                                 respond=respond, reply_prob=reply_prob))

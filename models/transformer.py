@@ -15,7 +15,9 @@ import torch
 
 from models import ModelUnavailable
 from models.base import SENTIMENTS, Classifier, Post, Scores
-from models.categories import BrandCategories, pick_category
+from models.categories import BrandCategories
+from models.category_head import BUILTIN_CATEGORY_HEAD, learned_head
+from models.category_pick import pick_category
 from models.corrections import BrandHeadTable, load_brand_heads
 from models.encoder import (
     BUILTIN,
@@ -71,6 +73,8 @@ class TransformerClassifier(Classifier):
         compact_memory: bool = False,
         brand_heads: Mapping[str, str | Path] | None = None,
         relevance_filters: Mapping[str, str | Path] | None = None,
+        category_head: str | Path | None = None,
+        learned_categories: bool = True,
     ) -> None:
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         if precision not in PRECISIONS:
@@ -135,8 +139,15 @@ class TransformerClassifier(Classifier):
         encoder_label = BUILTIN_LABEL if model == BUILTIN else _short_name(model)
         self.name = f"{encoder_label} + brandmon heads {meta.version}"
         self.heads_path = heads_path
+        try:  # complaints' built-in categories from a head trained on real complaints (models/category_head.py)
+            learned = None if not model_categories else learned_head(
+                category_head, builtin=BUILTIN_CATEGORY_HEAD if model == BUILTIN else None, encoder=meta.encoder,
+                hidden_size=width, enabled=learned_categories)
+        except HeadsUnavailable as exc:
+            raise ModelUnavailable(str(exc)) from exc
         self._categories = (
-            BrandCategories(self.embed, categories=categories or (), brand_categories=brand_categories)
+            BrandCategories(self.embed, categories=categories or (), brand_categories=brand_categories,
+                            learned=learned)
             if model_categories
             else None
         )
@@ -298,6 +309,7 @@ class TransformerClassifier(Classifier):
                 pick = pick_category(
                     scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
                     praise=label == _POSITIVE and not respond, k=k,
+                    keywords=self._urgency.match(post.text, post.brand) if scored[row].learned is not None else None,
                 )
             out.append(
                 assemble(

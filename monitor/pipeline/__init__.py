@@ -41,6 +41,10 @@ def build_classifier(settings: Settings) -> Classifier:
     return load_classifier(settings.classifier.kind, urgency=urgency, **learned_options(settings))
 
 
+#: Options only an encoder's categories read: dropped, with a warning, for a classifier that has no encoder.
+ENCODER_CATEGORY_OPTIONS = frozenset({"model_categories", "learned_categories", "category_head", "ml_category_head"})
+
+
 def learned_options(settings: Settings) -> dict[str, Any]:
     """Return the classifier options with the brands' own categories and their correction heads added.
 
@@ -55,7 +59,12 @@ def learned_options(settings: Settings) -> dict[str, Any]:
         if own:
             log.warning("brands %s define categories, which the %s classifier cannot learn; they are ignored",
                         ", ".join(sorted(own)), settings.classifier.kind)
-        return options
+        # the example config turns categories from the encoder on; a model without one reads keywords
+        encoder_only = sorted(set(options) & ENCODER_CATEGORY_OPTIONS)
+        if encoder_only:
+            log.warning("classifier.options %s need an encoder; the %s classifier reads categories from keywords",
+                        ", ".join(encoder_only), settings.classifier.kind)
+        return {k: v for k, v in options.items() if k not in ENCODER_CATEGORY_OPTIONS}
     if own:
         options.setdefault("model_categories", True)
         options["brand_categories"] = {**dict(options.get("brand_categories") or {}), **own}

@@ -49,7 +49,8 @@ def corrections(count: int = 24, *, held_as_model_says: set[int] | None = None) 
 
 @pytest.fixture(scope="module")
 def classifier() -> Iterator[TransformerClassifier]:
-    yield TransformerClassifier(model_categories=True)
+    # prototypes alone (no learned head, tests/models/test_category_head.py): exemplars are what these tests change
+    yield TransformerClassifier(model_categories=True, learned_categories=False)
 
 
 def _categories(classifier: TransformerClassifier, texts: list[str], brand: str = "Acme") -> list[str]:
@@ -160,7 +161,8 @@ def store(config: Path, rows: list[Correction]) -> None:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     return write_config(tmp_path / "brandmon.yaml", extra={"classifier": {
-        "kind": "transformer", "data_dir": str(tmp_path / "data"), "options": {"model_categories": True}}})
+        "kind": "transformer", "data_dir": str(tmp_path / "data"),
+        "options": {"model_categories": True, "learned_categories": False}}})  # prototypes, as the fixture above
 
 
 def _train(config: Path) -> tuple[int, str, str]:
