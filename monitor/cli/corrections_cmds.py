@@ -39,8 +39,19 @@ def load_corrections(db: Any, brand: str) -> list[Any]:
         latest[row.mention_id if row.mention_id is not None else f"example-{row.id}"] = row
     return [Correction(id=row.id, text=row.text, sentiment=row.sentiment, complaint=bool(row.complaint),
                        language=row.language, category=row.urgency_category,
-                       model_category=(row.model_labels or {}).get("urgency_category"))
+                       model_category=model_category(row.model_labels))
             for row in sorted(latest.values(), key=lambda r: r.id)]
+
+
+def model_category(model_labels: dict[str, Any] | None) -> str | None:
+    """Return the category the model had given a corrected post: a brand's own by its name, else the built-in one.
+
+    The queue stores the model's labels with the correction (`monitor.queue.reclassify`); `category` is there only
+    when the model's category differed from its `urgency_category` (a brand's own, "other" there).
+    """
+    labels = model_labels or {}
+    name = labels.get("category") or labels.get("urgency_category")
+    return str(name) if name else None
 
 
 def _figures(figures: dict[str, float]) -> str:

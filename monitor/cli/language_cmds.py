@@ -95,9 +95,11 @@ def claim_next_for(settings: Settings, db: Database, actor: str, *, only_their_l
     if found is None:
         return fail("claim: nothing left to claim" + (" in your languages" if only_their_languages else ""))
     language = found.language or "unknown"
-    click.echo(f"item {found.entry.item.id}: {found.entry.item.urgency_level} {found.entry.item.urgency_category}, "
+    item = found.entry.item
+    category = item.category or item.urgency_category  # a brand's own by its name; NULL: the urgency category
+    click.echo(f"item {item.id}: {item.urgency_level} {category}, "
                f"language {language}" + ("" if found.in_their_language else " (not one of your languages)"))
-    return found.entry.item
+    return item
 
 
 def _translator(settings: Settings) -> LibreTranslateClient:

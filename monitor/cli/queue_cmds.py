@@ -108,7 +108,8 @@ def list_cmd(config_path: Path, database_url: str | None, actor: str, view: str,
                          now=now, warning_min=settings.queue.breach_warning_min)
         due = format_due(sla.minutes_left) if sla.minutes_left is not None else sla.state
         flag = {"warning": "!", "breached": "!!"}.get(sla.state, "")
-        click.echo(f"{entry.item.id:>5}  {entry.item.urgency_level:8} {entry.item.urgency_category:10} "
+        category = entry.item.category or entry.item.urgency_category  # a brand's own by name; NULL: as stored
+        click.echo(f"{entry.item.id:>5}  {entry.item.urgency_level:8} {category:10} "
                    f"{flag + due:>16}  {entry.item.kind:7} {entry.item.status:12} "
                    f"{entry.scores.language or entry.mention.language or '?':4} "
                    f"{cut(_t('@' + entry.mention.author_handle), 20):20} "

@@ -89,7 +89,8 @@ def print_item(settings: Settings, db: Database, entry: QueueEntry, *, now: date
     mention, item = entry.mention, entry.item
     context = customer_context(db, mention.id)
     holder = item.claimed_by if item.lease_until and item.lease_until > now else None
-    click.echo(f"item {item.id}: {item.urgency_level} {item.urgency_category} {item.kind}, {item.status}"
+    category = item.category or item.urgency_category  # a brand's own by its name; NULL: the urgency category
+    click.echo(f"item {item.id}: {item.urgency_level} {category} {item.kind}, {item.status}"
                + (f", claimed by {_t(holder)}" if holder else "")
                + f"; language {_t(entry.scores.language or mention.language or 'unknown')}"
                + f"; first response {format_due(minutes_left(item.first_response_due, now))}")

@@ -276,5 +276,6 @@ def _print_queue(db: Database, *, limit: int) -> None:
         due = format_due(minutes_left(entry.item.first_response_due, now))
         author = cut(for_terminal("@" + entry.mention.author_handle), 26)
         text = cut(for_terminal(" ".join(entry.mention.text.split())), 60)
-        click.echo(f"{entry.item.id:>4}  {entry.item.urgency_level:8} {entry.item.urgency_category:14} "
+        category = entry.item.category or entry.item.urgency_category  # a brand's own by name; NULL: as stored
+        click.echo(f"{entry.item.id:>4}  {entry.item.urgency_level:8} {category:14} "
                    f"{due:>10}  {entry.item.status:8} {author:26} {text}")
