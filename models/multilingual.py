@@ -34,7 +34,16 @@ from models.language import guess_language
 from models.network import TriageNet, calibrated, token_shares
 from models.packed import pack_linear_layers
 from models.relevance import RelevanceFilters
-from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
+from models.scoring import (
+    IronyRule,
+    assemble,
+    check_options,
+    decide,
+    explain,
+    keyword_pick,
+    unscored,
+    wants_response,
+)
 from models.transformer import TransformerClassifier
 from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
 
@@ -313,14 +322,16 @@ class MultilingualClassifier(Classifier):
                 complaint_shares=complaint_shares, complaint=complaint, k=self._explain_words,
             )
             reply_prob = float(extra.reply[row])
-            respond = complaint or reply_prob >= self._extra_meta.reply_threshold
+            sentiment = SENTIMENTS[int(decision.sentiment_probs.argmax())]
+            respond = wants_response(complaint=complaint, reply_prob=reply_prob,
+                                     threshold=self._extra_meta.reply_threshold, sentiment=sentiment, text=post.text)
             found = self._match_urgency(post, builtin=scored is None)
             if found.category != "none" or scored is None:  # a configured keyword wins, as on English posts
                 pick = keyword_pick(found, complaint=complaint)
             else:
                 pick = pick_category(
                     scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
-                    praise=SENTIMENTS[int(decision.sentiment_probs.argmax())] == "positive" and not respond,
+                    praise=sentiment == "positive" and not respond,
                     k=self._explain_words,
                     keywords=self._match_urgency(post) if scored[row].learned is not None else None,
                 )

@@ -40,7 +40,16 @@ from models.network import Encoded, TriageNet, calibrated, encode_groups, token_
 from models.packed import pack_linear_layers
 from models.quantize import PRECISIONS, quantize_encoder
 from models.relevance import RelevanceFilters
-from models.scoring import IronyRule, assemble, check_options, decide, explain, keyword_pick, unscored
+from models.scoring import (
+    IronyRule,
+    assemble,
+    check_options,
+    decide,
+    explain,
+    keyword_pick,
+    unscored,
+    wants_response,
+)
 from models.urgency import UrgencyRules
 
 log = logging.getLogger(__name__)
@@ -299,7 +308,9 @@ class TransformerClassifier(Classifier):
             reply_prob = None if extra is None else float(extra.reply[row])
             respond = complaint or (
                 reply_prob is not None and self._extra_meta is not None
-                and reply_prob >= self._extra_meta.reply_threshold
+                and wants_response(complaint=complaint, reply_prob=reply_prob,
+                                   threshold=self._extra_meta.reply_threshold, sentiment=SENTIMENTS[label],
+                                   text=post.text)
             )
             found = self._urgency.match(post.text, post.brand, builtin=scored is None)
             if found.category != "none" or scored is None:

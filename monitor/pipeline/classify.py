@@ -13,8 +13,9 @@ from core.settings import SlaSettings
 from core.storage import Database, insert_ignore
 from core.storage.schema import ClassificationRow, MentionRow
 from models.base import Classifier, Post, Scores
+from models.scoring import asks_nothing
 from monitor.pipeline.claim import Statement, claim_batches
-from monitor.pipeline.route.rules import NEEDS_REPLY_KEY, advertises, asks_nothing, relays
+from monitor.pipeline.route.rules import NEEDS_REPLY_KEY, advertises, relays
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from models.encoder import load_encoder
 from models.extra_heads import ExtraHeads, ExtraMeta, load_extra_heads, save_extra_heads
 from models.heads import HeadsMeta, HeadsUnavailable, TriageHeads, save_heads
 from models.quantize import is_quantized, quantize_encoder
-from models.scoring import Decision, IronyRule, decide
+from models.scoring import Decision, IronyRule, asks_nothing, asks_question, decide, wants_response
 from models.taxonomy import BUILTIN_CATEGORIES, CategorySpec
 from models.testing import make_tiny_encoder
 from models.throughput import bench_classifier
@@ -135,13 +135,34 @@ def test_needs_reply_follows_the_reply_head_and_sentiment(tiny: dict[str, Path])
     heads, meta = load_extra_heads(tiny["extra"])
     post = [Post(text="thanks so much, all sorted", language="en")]
     classifier.use_extra_heads(heads, replace(meta, reply_threshold=0.0))
-    assert classifier.classify(post)[0].needs_reply == "respond"
+    first = classifier.classify(post)[0]
+    # at threshold 0 the reply head says "answer" to every post; plain praise is answered with thanks
+    praise = first.sentiment == "positive" and not first.complaint
+    assert first.needs_reply == ("thank" if praise else "respond")
+    asked = classifier.classify([Post(text="thanks so much, all sorted?", language="en")])[0]
+    assert asked.needs_reply == "respond"
     classifier.use_extra_heads(heads, replace(meta, reply_threshold=1.01))
     again = classifier.classify(post)[0]
     want = "respond" if again.complaint else "thank" if again.sentiment == "positive" else "none"
     assert again.needs_reply == want
     with pytest.raises(ValueError, match="together"):
         classifier.use_extra_heads(heads, None)
+
+
+def test_praise_that_asks_nothing_is_thanked_whatever_the_reply_head_says() -> None:
+    def wants(text: str, sentiment: str = "positive", complaint: bool = False, reply_prob: float = 0.99) -> bool:
+        return wants_response(complaint=complaint, reply_prob=reply_prob, threshold=0.9, sentiment=sentiment,
+                              text=text)
+
+    assert not wants("@Acme thanks, all sorted!")
+    assert wants("@Acme thanks! can I add my partner to the plan?")
+    assert wants("@Acme gracias, ¿puedo añadir otra línea?") and wants("@Acme 谢谢！可以再加一张卡吗？")
+    assert wants("@Acme شكرا، هل يمكنني إضافة خط؟")
+    assert wants("@Acme thanks, all sorted", sentiment="neutral")  # the reply head decides outside praise
+    assert not wants("@Acme thanks, all sorted", sentiment="neutral", reply_prob=0.5)
+    assert wants("refund landed, thanks", complaint=True, reply_prob=0.0)  # a complaint always needs an answer
+    assert asks_nothing(sentiment="positive", complaint=False, text="love it")
+    assert not asks_question("love it") and asks_question("love it？")
 
 
 def test_without_extra_heads_the_new_fields_stay_empty(tiny: dict[str, Path]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.settings import QuietHours, RouteRule, SlackSettings
+from models.scoring import asks_nothing, asks_question
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,11 +136,6 @@ def advertises(text: str) -> bool:
     return _ADVERT.search(text.replace("\u2019", "'")) is not None
 
 
-def asks_nothing(*, sentiment: str, complaint: bool, text: str) -> bool:
-    """Return True for positive words that raise no complaint and ask no question: a thank-you, not a ticket."""
-    return sentiment == "positive" and not complaint and "?" not in text
-
-
 def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     """Decide whether a post needs a responder: "respond", "thank", or None for no queue item.
 
@@ -152,7 +148,7 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     """
     if relays(facts.text, facts.language) or advertises(facts.text):
         return None
-    if facts.complaint or facts.sentiment == "negative" or "?" in facts.text:
+    if facts.complaint or facts.sentiment == "negative" or asks_question(facts.text):
         return "respond"
     if asks_nothing(sentiment=facts.sentiment, complaint=facts.complaint, text=facts.text):
         return "thank"
