@@ -148,6 +148,9 @@ class StreamFigures:
     wrongly_queued: dict[str, int] = field(default_factory=dict)
     #: Posts that need the team, and outage posts, that reached no case and no incident (the team never sees them).
     unplaced: dict[str, int] = field(default_factory=dict)
+    #: The thank-you list against the posts that could open an item of their own: a follow-up that joined a case
+    #: already open (a customer's "thanks, sorted" under the team's answer) is answered there, not listed.
+    thank_opening: Counts = field(default_factory=Counts)
 
     @property
     def messages_per_post(self) -> float:
@@ -160,7 +163,8 @@ class StreamFigures:
             "posts": self.posts, "own_posts": self.own_posts,
             "routes": {name: c.as_dict() for name, c in self.routes.items()},
             "any_alert": self.any_alert.as_dict(), "high_or_critical_alerts": self.high_alerts.as_dict(),
-            "category": self.category, "thank": self.thank.as_dict(), "respond": self.respond.as_dict(),
+            "category": self.category, "thank": self.thank.as_dict(), "thank_opening": self.thank_opening.as_dict(),
+            "respond": self.respond.as_dict(),
             "security": self.security.as_dict(),
             "slack_messages": self.slack_messages, "slack_messages_per_post": round(self.messages_per_post, 4),
             "messages_by_rule": self.messages_by_rule, "model": self.model, "wrongly_queued": self.wrongly_queued,
@@ -181,6 +185,7 @@ def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
         high_alerts=count([(p.labels.needs_action(), True) for p in high]),
         category=category_figures(posts),
         thank=count([(p.labels.wants_thanks(), p.opened == "thank") for p in customers]),
+        thank_opening=count([(p.labels.wants_thanks(), p.opened == "thank") for p in customers if not _joined(p)]),
         respond=count([(p.labels.needs_action(), p.opened == "respond") for p in customers]),
         security=count([(p.labels.scam, SECURITY_RULE in p.alerts) for p in customers]),
         slack_messages=run.slack_messages,
@@ -189,6 +194,11 @@ def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
         wrongly_queued=_wrongly_queued(customers),
         unplaced=unplaced(customers),
     )
+
+
+def _joined(post: PostResult) -> bool:
+    """Return True for a post that joined a case an earlier post opened (it opened no queue item of its own)."""
+    return post.placed and post.opened is None
 
 
 def category_figures(posts: Sequence[PostResult]) -> dict[str, Any]:
@@ -264,8 +274,10 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
     lines.append(f"category macro-F1: {_cell(cat['macro_f1'])} on {cat['n']} labelled posts "
                  f"(accuracy {_cell(cat['accuracy'])})")
     thank, respond = figures.thank, figures.respond
+    opening = figures.thank_opening
     lines.append(f"thank-you list: {thank.tp + thank.fp} items, precision {_cell(thank.precision)}, "
-                 f"recall {_cell(thank.recall)}")
+                 f"recall {_cell(thank.recall)}; {opening.tp} of the {opening.tp + opening.fn} thank posts that "
+                 f"joined no open case ({_cell(opening.recall)}; the others are answered in their case)")
     lines.append(f"respond queue: {respond.tp + respond.fp} items opened, precision {_cell(respond.precision)}, "
                  f"recall {_cell(respond.recall)}; scams queued {figures.wrongly_queued['scam_queued']}, "
                  f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}")

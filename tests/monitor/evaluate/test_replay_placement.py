@@ -8,7 +8,7 @@ from pathlib import Path
 from core.settings import load_settings
 from monitor.evaluate.figures import stream_figures, unplaced
 from monitor.evaluate.labels import Labels
-from monitor.evaluate.replay import PostResult, Replay
+from monitor.evaluate.replay import PostResult, Replay, RouteRun
 from tests.support.streams import write_config, write_stream
 
 POST = PostResult(mention_id=1, external_id="1", network="x", brand="Acme", own=True, from_brand=False,
@@ -40,3 +40,16 @@ def test_a_replayed_customer_post_is_placed_in_its_case(tmp_path: Path) -> None:
     figures = stream_figures(settings, run)
     assert figures.unplaced == {"need_action": 1, "need_action_unplaced": 0, "outage": 1, "outage_unplaced": 0}
     assert figures.as_dict()["unplaced"] == figures.unplaced
+
+
+def test_thanks_that_joined_an_open_case_are_counted_apart_from_the_thank_you_list(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path / "brandmon.yaml"))
+    thanks = Labels(needs_reply="thank")
+    posts = [replace(POST, mention_id=1, labels=thanks, placed=True, opened="thank"),  # praise, thanked
+             replace(POST, mention_id=2, labels=thanks, placed=True, opened="respond"),  # praise read as a complaint
+             replace(POST, mention_id=3, labels=thanks, placed=True),  # "thanks, sorted" in an open case
+             replace(POST, mention_id=4, labels=thanks)]  # reached nothing at all: a miss
+    figures = stream_figures(settings, RouteRun(posts, slack_messages=0))
+    assert (figures.thank.tp, figures.thank.fn) == (1, 3)
+    assert (figures.thank_opening.tp, figures.thank_opening.fn) == (1, 2)
+    assert figures.as_dict()["thank_opening"]["recall"] == round(1 / 3, 4)
