@@ -182,9 +182,11 @@ class Q4Embedding(nn.Module):
 
 @dataclass(frozen=True, slots=True)
 class EncoderOutput:
-    """The one field of a transformers output that brandmon reads."""
+    """The fields of a transformers output that brandmon reads."""
 
     last_hidden_state: torch.Tensor
+    #: The token states of the last `states` layers a caller asked for, last layer last (empty unless asked).
+    layer_states: tuple[torch.Tensor, ...] = ()
 
 
 class E5Encoder(nn.Module):
@@ -231,11 +233,11 @@ class E5Encoder(nn.Module):
         for param in self.bert.parameters():
             param.requires_grad_(False)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> EncoderOutput:
-        """Encode a padded batch; returns the last layer's token states."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, states: int = 0) -> EncoderOutput:
+        """Encode a padded batch; returns the last layer's token states, and the last `states` layers' with them."""
         embeds = self.word_embeddings(input_ids).to(self.bert.embeddings.LayerNorm.weight.dtype)
-        out = self.bert(inputs_embeds=embeds, attention_mask=attention_mask)
-        return EncoderOutput(out.last_hidden_state)
+        out = self.bert(inputs_embeds=embeds, attention_mask=attention_mask, output_hidden_states=states > 0)
+        return EncoderOutput(out.last_hidden_state, tuple(out.hidden_states[-states:]) if states > 0 else ())
 
 
 def _bert_state(file: E5File, dtype: torch.dtype) -> dict[str, torch.Tensor]:

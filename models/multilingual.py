@@ -27,11 +27,12 @@ from models.categories import BrandCategories, Geometry
 from models.category_head import BUILTIN_ML_CATEGORY_HEAD, learned_head
 from models.category_pick import pick_category
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
-from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
+from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, mean_pool, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
 from models.heads import HeadsMeta, HeadsUnavailable, load_heads
 from models.language import guess_language
-from models.network import TriageNet, calibrated, token_shares
+from models.layer_sentiment import layer_sentiment_head
+from models.network import Pass, TriageNet, calibrated, token_shares
 from models.packed import pack_linear_layers
 from models.relevance import RelevanceFilters
 from models.scoring import (
@@ -123,13 +124,17 @@ class MultilingualClassifier(Classifier):
         ml_extra_heads: str | Path | None = None,
         ml_relevance_filters: Mapping[str, str | Path] | None = None,
         ml_category_head: str | Path | None = None,
+        ml_sentiment_head: str | Path | None = None,
+        layer_sentiment: bool = True,
         **english_options: Any,
     ) -> None:
         """Build both models; `english_options` go to the English `TransformerClassifier` (num_threads, ...).
 
         `ml_extra_heads` is e5's irony and needs-a-reply heads file (default: the shipped one, fitted by
         `python -m models.fit_extra_e5`); `ml_relevance_filters` maps brands to their filter files on e5's vectors
-        (`relevance_filters`, among `english_options`, are the English model's).
+        (`relevance_filters`, among `english_options`, are the English model's). e5's sentiment comes from the
+        mean pools of its last layers (`ml_sentiment_head`, default the shipped file, `models/layer_sentiment.py`);
+        `layer_sentiment=False` keeps the heads file's last-layer sentiment head.
         """
         check_options(abstain_margin=abstain_margin, batch_size=batch_size)
         self.english = TransformerClassifier(
@@ -170,6 +175,8 @@ class MultilingualClassifier(Classifier):
                                        f"{self._extra_meta.hidden_size}, but {E5_LABEL} has {meta.hidden_size}")
             self.relevance = RelevanceFilters.from_files(ml_relevance_filters or {}, encoder=meta.encoder,
                                                          hidden_size=meta.hidden_size)
+            self._layer_sentiment = layer_sentiment_head(ml_sentiment_head, encoder=meta.encoder,
+                                                         hidden_size=meta.hidden_size, enabled=layer_sentiment)
         except (E5Unavailable, HeadsUnavailable, EncoderUnavailable) as exc:
             raise ModelUnavailable(str(exc)) from exc
         if self.precision == "bf16":
@@ -179,6 +186,9 @@ class MultilingualClassifier(Classifier):
         self._net = TriageNet(encoder.eval(), head_module.eval())
         self._tokenizer = tokenizer
         self._meta = meta
+        self._temperature = dict(meta.temperature)
+        if self._layer_sentiment is not None:
+            self._temperature["sentiment"] = self._layer_sentiment.meta.temperature
         self._urgency = urgency or UrgencyRules()
         self._local_urgency = UrgencyRules(MULTILINGUAL_KEYWORDS)
         self._batch_size = batch_size
@@ -197,7 +207,9 @@ class MultilingualClassifier(Classifier):
         self._categories = None if not english_options.get("model_categories") else BrandCategories(
             self.embed, categories=english_options.get("categories") or (),
             brand_categories=english_options.get("brand_categories"), geometry=E5_GEOMETRY, learned=learned)
-        self.name = f"{self.english.name}; other languages {E5_LABEL} + brandmon heads {meta.version}"
+        layered = "" if self._layer_sentiment is None else (
+            f", sentiment from the last {self._layer_sentiment.layers} layers {self._layer_sentiment.meta.version}")
+        self.name = f"{self.english.name}; other languages {E5_LABEL} + brandmon heads {meta.version}{layered}"
         self.heads_path = heads_path
 
     @property
@@ -227,6 +239,22 @@ class MultilingualClassifier(Classifier):
                 assert result.pooled is not None  # TriageNet always pools
                 out[torch.tensor(group)] = result.pooled.float()
         return out
+
+    def _pass(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[Pass, dict[str, torch.Tensor]]:
+        """Run e5 and its heads on a batch; return the pass and each token's shares of the logits.
+
+        With the layer sentiment head the same pass keeps the last layers' token states, and sentiment (its logits
+        and its shares) comes from them; every other head reads the last layer's pooled vector.
+        """
+        if self._layer_sentiment is None:
+            result = self._net(input_ids, mask)
+            return result, token_shares(result, self._net.heads)
+        out = self._net.encoder(input_ids, mask, states=self._layer_sentiment.layers)
+        hidden = out.last_hidden_state.float()
+        pooled = mean_pool(hidden, mask)
+        logits, sentiment_shares = self._layer_sentiment.score(out.layer_states, mask)
+        result = Pass(logits={**self._net.heads(pooled), "sentiment": logits}, hidden=hidden, mask=mask, pooled=pooled)
+        return result, {**token_shares(result, self._net.heads), "sentiment": sentiment_shares}
 
     def _groups(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, Any]]]:
         """Tokenise `texts` once and yield (positions, padded batch) by token count (models/batching.py): short
@@ -298,9 +326,8 @@ class MultilingualClassifier(Classifier):
     def _score_batch(
         self, posts: Sequence[Post], languages: Sequence[str | None], encoded: Mapping[str, Any]
     ) -> list[Scores]:
-        result = self._net(encoded["input_ids"], encoded["attention_mask"])
-        shares = token_shares(result, self._net.heads)
-        probs = calibrated(result, self._meta.temperature)
+        result, shares = self._pass(encoded["input_ids"], encoded["attention_mask"])
+        probs = calibrated(result, self._temperature)
         extra = score_extra(self._extra, self._extra_meta, result)
         irony = IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint)
         offsets = encoded["offset_mapping"]

@@ -170,7 +170,7 @@ def mean_pools(
     return pooled
 
 
-def _fit_linear(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def fit_linear(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
     """Standardise, fit a logistic regression, and fold the scaling into (weight, bias) on the raw features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -225,7 +225,7 @@ def fit_frozen(config: MLTrainConfig) -> dict[str, Any]:
     tried: dict[str, dict[str, float]] = {}
     best_sent: tuple[float, float, np.ndarray, np.ndarray] | None = None
     for c in config.c_grid:
-        weight, bias = _fit_linear(x_train, y_train, c)
+        weight, bias = fit_linear(x_train, y_train, c)
         f1 = per_language_f1(y_val, logits(weight, bias, x_val).argmax(1), val_langs)
         tried[f"sentiment C={c}"] = f1
         log.info("sentiment C=%s: %s", c, json.dumps({k: round(v, 4) for k, v in f1.items()}))
@@ -233,7 +233,7 @@ def fit_frozen(config: MLTrainConfig) -> dict[str, Any]:
             best_sent = (f1["avg"], c, weight, bias)
     best_comp: tuple[float, float, np.ndarray, np.ndarray] | None = None
     for c in config.c_grid:
-        weight, bias = _fit_linear(c_train, yc_train, c)
+        weight, bias = fit_linear(c_train, yc_train, c)
         comp_f1 = classification_figures(
             yc_val, (logits(weight, bias, c_val)[:, 0] > 0).astype(int), ("no", "yes")
         ).macro_f1
@@ -242,7 +242,7 @@ def fit_frozen(config: MLTrainConfig) -> dict[str, Any]:
             best_comp = (comp_f1, c, weight, bias)
     assert best_sent is not None and best_comp is not None
     has_sev = sev_train >= 0
-    sev_weight, sev_bias = _fit_linear(c_train[has_sev], sev_train[has_sev], best_comp[1])
+    sev_weight, sev_bias = fit_linear(c_train[has_sev], sev_train[has_sev], best_comp[1])
     heads = TriageHeads(encoder.config.hidden_size)
     with torch.no_grad():
         for layer, (weight, bias) in (

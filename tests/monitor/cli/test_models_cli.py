@@ -113,3 +113,16 @@ def test_bench_classify_reports_speed_and_memory(cli: click.Group, tmp_path: Pat
     assert figures["batched_posts"] == 40 and figures["single_posts"] == 10
     assert figures["batched_posts_per_s"] > 0 and figures["single_p99_ms"] >= figures["single_p50_ms"] > 0
     assert figures["peak_rss_mib"] > 100 and "minilm-l6" in figures["model"]
+    assert "categories from the encoder" in figures["model"]  # every head the example config runs
+
+
+def test_bench_classify_takes_classifier_options(cli: click.Group, tmp_path: Path) -> None:
+    args = ["bench", "classify", "--posts", "16", "--single", "2", "--batch-size", "16", "--data-dir",
+            str(tmp_path / "absent"), "--json"]
+    keywords = CliRunner().invoke(cli, [*args, "--option", "model_categories=false"])
+    assert keywords.exit_code == 0, keywords.output
+    assert "keyword categories" in json.loads(keywords.stdout)["model"]
+    bad = CliRunner().invoke(cli, [*args, "--option", "model_categories"])
+    assert bad.exit_code == 2 and "want KEY=VALUE" in bad.output
+    lexicon = CliRunner().invoke(cli, [*args, "--kind", "lexicon", "--option", "x=1"])
+    assert lexicon.exit_code == 2 and "takes no options" in lexicon.output
