@@ -238,7 +238,7 @@ class Worker:
         p = self.pipeline
         return classify_pending(self.db, p.classifier, p.settings.sla, now=self.clock(),
                                 batch_size=p.settings.classifier.batch_size, limit=self.classify_limit,
-                                matchers=p.matchers, skip_locked=True)
+                                matchers=p.matchers, skip_locked=True, communities=p.communities)
 
     def run_once(self) -> bool:
         """Run at most one task and one round of classification; return True when anything was done."""

@@ -28,6 +28,7 @@ from prawcore.sessions import FiniteRetryStrategy
 from core.domain import Batch, Mention, PostedReply, ReplyPath
 from core.query import QueryError, parse_query
 from core.settings import Secrets
+from core.settings.brands import community_of
 from sources.base import FatalSourceError, MalformedResponse, RateLimited, RetriableError, Source, mark_brand_post
 from sources.reddit_things import (
     REDDIT,
@@ -84,7 +85,8 @@ class RedditSource(Source):
 
     def __init__(self, *, name: str, brand: str, options: Mapping[str, Any], query: str | None = None,
                  handles: Mapping[str, str] | None = None, accounts: Mapping[str, Sequence[str]] | None = None,
-                 secrets: Secrets | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 communities: Mapping[str, Sequence[str]] | None = None, secrets: Secrets | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(name=name, brand=brand, options=options)
         where = f"source {name!r}"
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -96,6 +98,9 @@ class RedditSource(Source):
         if not self.kinds or any(k not in KINDS for k in self.kinds):
             raise FatalSourceError(f"{where}: options.kinds must be a non-empty subset of {list(KINDS)}")
         self.subreddits = [str(s).removeprefix("r/") for s in options.get("subreddits", [])]
+        #: The brand's own subreddits (`brands[].communities.reddit`): their comments are all about the brand.
+        self.own_subreddits = frozenset(str(s).removeprefix("r/").casefold()
+                                        for s in (communities or {}).get("reddit", []))
         if "comments" in self.kinds and not self.subreddits:
             raise FatalSourceError(f"{where}: the comments kind needs options.subreddits to stream")
         self.limit = int(options.get("limit", 100))
@@ -289,8 +294,9 @@ class RedditSource(Source):
                     continue
                 if account or mention.author_handle.lower() in brand:
                     mention = mark_brand_post(mention)  # the brand's own post or reply: never a customer's
-                elif kind == "comments" and not self.brand_query.matches(mention.text):
-                    continue  # a subreddit's comment stream is filtered by the brand query here
+                elif kind == "comments" and not self.brand_query.matches(mention.text) and (
+                        community_of(self.network, mention.url) not in self.own_subreddits):
+                    continue  # a comment stream is filtered by the brand query, except in the brand's own subreddits
                 found.setdefault(mention.external_id, mention)
         if read_any:
             log.info("source %s: %d new things from Reddit", self.name, len(found))

@@ -48,10 +48,14 @@ def thing_url(kind: str, data: Mapping[str, Any]) -> str:
     permalink = str(data.get("permalink") or data.get("context") or "").split("?")[0]
     if permalink:
         return permalink if str(permalink).startswith("http") else f"{REDDIT}{permalink}"
+    # Reddit also answers /r/<subreddit>/comments/...: naming the subreddit where the thing says it keeps the post's
+    # community in its address (`BrandSettings.in_community`)
+    place = f"/r/{data['subreddit']}" if isinstance(data.get("subreddit"), str) and data["subreddit"] else ""
     if kind == "t3":
-        return f"{REDDIT}/comments/{data['id']}/"
+        return f"{REDDIT}{place}/comments/{data['id']}/"
     link = _link_id(data)
-    return f"{REDDIT}/comments/{link[3:]}/_/{data['id']}/" if link else f"{REDDIT}/comments/_/_/{data['id']}/"
+    return (f"{REDDIT}{place}/comments/{link[3:]}/_/{data['id']}/" if link
+            else f"{REDDIT}{place}/comments/_/_/{data['id']}/")
 
 
 def reply_path_for(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_user: str | None,

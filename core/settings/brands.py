@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -31,6 +32,21 @@ class CategorySettings(_Model):
         return value
 
 
+#: Networks whose posts carry the community they were made in, in their address.
+COMMUNITY_NETWORKS = ("reddit",)
+_SUBREDDIT = re.compile(r"[A-Za-z0-9_]{2,21}")
+#: A Reddit permalink names its subreddit: https://www.reddit.com/r/KestrelMobile/comments/1l5v9x/...
+_REDDIT_PLACE = re.compile(r"^https?://(?:[\w-]+\.)?reddit\.com/r/([A-Za-z0-9_]+)/", re.IGNORECASE)
+
+
+def community_of(network: str, url: str) -> str | None:
+    """Return the community (casefolded subreddit name) a post's address is in, None where it says none."""
+    if network != "reddit":
+        return None
+    found = _REDDIT_PLACE.match(url or "")
+    return found.group(1).casefold() if found else None
+
+
 class BrandSettings(_Model):
     """A brand to watch: its boolean query, its own accounts, its competitors, its urgent phrases."""
 
@@ -53,6 +69,10 @@ class BrandSettings(_Model):
     domains: list[str] = Field(default_factory=list)
     #: The brand's own categories, learned on the encoder at start (README, "Categories").
     categories: list[CategorySettings] = Field(default_factory=list)
+    #: Places that belong to the brand, per network: {reddit: [KestrelMobile]}. Every post there is about the brand,
+    #: whether or not it names it ("same here, data dies every evening" in r/KestrelMobile), so the brand query
+    #: does not filter it out. Reddit subreddits only.
+    communities: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,6 +96,25 @@ class BrandSettings(_Model):
         """Return every account of the brand on `network`, the one brandmon posts from first."""
         first = self.handles.get(network)
         return ([first] if first else []) + list(self.extra_handles.get(network, []))
+
+    def in_community(self, network: str, url: str) -> bool:
+        """Return True for a post whose address is in one of the brand's own communities on `network`."""
+        names = {name.casefold() for name in self.communities.get(network, [])}
+        return bool(names) and community_of(network, url) in names
+
+    @field_validator("communities")
+    @classmethod
+    def _communities_known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for network, names in value.items():
+            if network not in COMMUNITY_NETWORKS:
+                raise ValueError(f"communities.{network}: only {', '.join(COMMUNITY_NETWORKS)} communities are known "
+                                 "(subreddits)")
+            clean = [str(name).strip().removeprefix("r/") for name in names]
+            if not clean or any(not _SUBREDDIT.fullmatch(name) for name in clean):
+                raise ValueError(f"communities.{network}: subreddit names, e.g. [KestrelMobile], got {names!r}")
+            out[network] = clean
+        return out
 
     @field_validator("query")
     @classmethod

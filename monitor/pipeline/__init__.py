@@ -104,11 +104,11 @@ def build_sources(settings: Settings, *, secrets: Secrets | None = None) -> tupl
             continue
         brand = settings.brand(config.brand)
         try:
-            # query, handles, accounts and secrets reach only the sources whose constructor takes them (x, reddit)
+            # query, handles, accounts, communities and secrets reach only the sources whose constructor takes them
             accounts = {network: brand.accounts(network) for network in {*brand.handles, *brand.extra_handles}}
             built[config.name] = build_source(config.type, name=config.name, brand=config.brand, options=config.options,
                                               query=brand.query, handles=brand.handles, accounts=accounts,
-                                              secrets=secrets)
+                                              communities=brand.communities, secrets=secrets)
         except SourceError as exc:
             errors[config.name] = str(exc)
             log.error("source %s cannot start: %s", config.name, exc)
@@ -148,6 +148,8 @@ class Pipeline:
         self.classifier = classifier
         self.sources = dict(sources)
         self.matchers = matchers
+        #: Brand -> "is this post in one of the brand's own communities?" (`brands[].communities`).
+        self.communities = {b.name: b.in_community for b in settings.brands if b.communities}
         self.clock = clock
         self.deliverer = Deliverer(
             db,
@@ -195,7 +197,8 @@ class Pipeline:
     def classify(self, *, limit: int | None = None) -> int:
         """Classify stored mentions that have no scores yet."""
         return classify_pending(self.db, self.classifier, self.settings.sla, now=self.clock(),
-                                batch_size=self.settings.classifier.batch_size, limit=limit, matchers=self.matchers)
+                                batch_size=self.settings.classifier.batch_size, limit=limit, matchers=self.matchers,
+                                communities=self.communities)
 
     def route(self) -> int:
         """Route classified mentions to alerts and the reply queue."""

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 #: brand -> predicate(text, language) that says whether a stored post really is about the brand.
 QueryMatchers = Mapping[str, Callable[[str, str | None], bool]]
+#: Brand -> whether a post at (network, url) is in one of the brand's own communities (`BrandSettings.in_community`).
+Communities = Mapping[str, Callable[[str, str], bool]]
 
 
 def classify_pending(
@@ -33,6 +35,7 @@ def classify_pending(
     limit: int | None = None,
     matchers: QueryMatchers | None = None,
     skip_locked: bool = False,
+    communities: Communities | None = None,
 ) -> int:
     """Classify unclassified mentions in batches, oldest first; return how many were classified.
 
@@ -44,21 +47,21 @@ def classify_pending(
     def undone(after_id: int) -> Statement:
         return (
             select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand, MentionRow.network,
-                   MentionRow.conversation_id, MentionRow.parent_id)
+                   MentionRow.conversation_id, MentionRow.parent_id, MentionRow.url)
             .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
             .where(ClassificationRow.mention_id.is_(None), MentionRow.id > after_id)
             .order_by(MentionRow.id)
         )
 
     for claim, pending in claim_batches(db, undone, batch_size=batch_size, limit=limit, skip_locked=skip_locked):
-        done += _store_scores(claim, classifier, sla, pending, now=now, matchers=matchers)
+        done += _store_scores(claim, classifier, sla, pending, now=now, matchers=matchers, communities=communities)
     if done:
         log.info("classified %d mentions with %s", done, classifier.name)
     return done
 
 
 def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pending: Sequence[Any], *,
-                  now: datetime, matchers: QueryMatchers | None) -> int:
+                  now: datetime, matchers: QueryMatchers | None, communities: Communities | None = None) -> int:
     """Score one batch and insert its rows in `session`; return how many were new."""
     scores = classifier.classify([Post(row.text, row.language, row.brand) for row in pending])
     rows = []
@@ -67,6 +70,9 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
         mention_id, text, language, brand = row.id, row.text, row.language, row.brand
         matcher = (matchers or {}).get(brand)
         matched = True if matcher is None else bool(matcher(text, score.language or language))
+        in_community = (communities or {}).get(brand)
+        if not matched and in_community is not None and in_community(row.network, row.url or ""):
+            matched = True  # posted in the brand's own community (its subreddit): about the brand, named or not
         if not matched and (row.conversation_id or row.parent_id):
             # "Same here, no signal since 8" names no brand but answers a thread that does
             matched = _thread_matched(session, row, matched_threads)

@@ -131,6 +131,17 @@ def test_comment_stream_is_filtered_by_the_brand_query_locally() -> None:
     assert len(bodies) == 100 and 0 < len(batch.mentions) == len(expected)
 
 
+def test_the_brands_own_subreddit_keeps_every_comment_named_or_not() -> None:
+    source = RedditSource(name="kestrel-reddit", brand="Kestrel Mobile",
+                          options={"user_agent": UA, "kinds": ["comments"], "subreddits": ["askreddit"]},
+                          query="soul OR body", communities={"reddit": ["r/AskReddit"]},
+                          secrets=reddit_secrets(account=True), clock=Clock(NOW))
+    with replay(praw_recording("TestSubredditListings.test_comments.json")):
+        batch = source.poll(None)
+    assert len(batch.mentions) == 100  # the recording's 100 comments, all in r/AskReddit
+    assert all("/r/AskReddit/" in m.url for m in batch.mentions)
+
+
 def test_rate_limited_resumed_and_repolled_run_stores_every_thing_once(db: Database, tmp_path: Path) -> None:
     clock = Clock(NOW)
     name = "TestSubredditListings.test_comments.json"

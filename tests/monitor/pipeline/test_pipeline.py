@@ -175,3 +175,35 @@ def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Datab
             .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
         ).all())
     assert matched == {"1": True, "2": True, "3": False}
+
+
+def test_a_post_in_the_brands_own_subreddit_is_about_the_brand_named_or_not(sqlite_db: Database) -> None:
+    from core.domain import Batch, Mention
+    from core.settings import SlaSettings
+    from core.settings.brands import BrandSettings
+    from monitor.pipeline.classify import classify_pending
+    from monitor.pipeline.ingest import store_batch
+    from sources.replay import ReplaySource
+
+    when = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    brand = BrandSettings(name="Kestrel Mobile", query="kestrel", communities={"reddit": ["r/KestrelMobile"]})
+
+    def post(external_id: str, url: str) -> Mention:
+        return Mention(network="reddit", external_id=external_id, author_handle="a", author_name="A",
+                       text="data dies every evening in SE London", created_at=when, url=url)
+
+    source = ReplaySource(name="s", brand="Kestrel Mobile", options={"path": "unused.jsonl"})
+    store_batch(sqlite_db, source, Batch((
+        post("t1_a", "https://www.reddit.com/r/kestrelmobile/comments/151kit/fibre_speeds/a/"),
+        post("t1_b", "https://www.reddit.com/r/uknetworks/comments/151kit/fibre_speeds/b/"),  # elsewhere
+        post("t1_c", "https://www.reddit.com/comments/151kit/_/c/"),  # an address that names no subreddit
+    ), None), now=when)
+    classify_pending(sqlite_db, LexiconClassifier(), SlaSettings(), now=when,
+                     matchers={"Kestrel Mobile": lambda text, _lang: "kestrel" in text},
+                     communities={"Kestrel Mobile": brand.in_community})
+    with sqlite_db.session() as session:
+        matched = dict(session.execute(
+            select(MentionRow.external_id, ClassificationRow.matched_query)
+            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+        ).all())
+    assert matched == {"t1_a": True, "t1_b": False, "t1_c": False}
