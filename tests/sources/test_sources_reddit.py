@@ -142,6 +142,20 @@ def test_the_brands_own_subreddit_keeps_every_comment_named_or_not() -> None:
     assert all("/r/AskReddit/" in m.url for m in batch.mentions)
 
 
+def test_the_pipeline_hands_the_brands_communities_to_its_reddit_source() -> None:
+    from monitor.pipeline import build_sources
+    from tests.support.settings import make_settings
+
+    settings = make_settings(
+        brands=[{"name": "Kestrel Mobile", "query": "kestrel", "communities": {"reddit": ["KestrelMobile"]}}],
+        sources=[{"name": "kestrel-reddit", "type": "reddit", "brand": "Kestrel Mobile",
+                  "options": {"user_agent": UA, "kinds": ["comments"], "subreddits": ["KestrelMobile", "uknetworks"]}}])
+    built, errors = build_sources(settings, secrets=reddit_secrets(account=True))
+    assert errors == {}
+    source = built["kestrel-reddit"]
+    assert isinstance(source, RedditSource) and source.own_subreddits == {"kestrelmobile"}
+
+
 def test_rate_limited_resumed_and_repolled_run_stores_every_thing_once(db: Database, tmp_path: Path) -> None:
     clock = Clock(NOW)
     name = "TestSubredditListings.test_comments.json"
