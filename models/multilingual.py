@@ -27,7 +27,7 @@ from models.categories import BrandCategories, Geometry
 from models.category_head import BUILTIN_ML_CATEGORY_HEAD, learned_head
 from models.category_pick import pick_category
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
-from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, mean_pool, merge_lora
+from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
 from models.heads import HeadsMeta, HeadsUnavailable, load_heads
 from models.language import guess_language
@@ -249,11 +249,9 @@ class MultilingualClassifier(Classifier):
         if self._layer_sentiment is None:
             result = self._net(input_ids, mask)
             return result, token_shares(result, self._net.heads)
-        out = self._net.encoder(input_ids, mask, states=self._layer_sentiment.layers)
-        hidden = out.last_hidden_state.float()
-        pooled = mean_pool(hidden, mask)
-        logits, sentiment_shares = self._layer_sentiment.score(out.layer_states, mask)
-        result = Pass(logits={**self._net.heads(pooled), "sentiment": logits}, hidden=hidden, mask=mask, pooled=pooled)
+        result = self._net(input_ids, mask, states=self._layer_sentiment.layers)
+        logits, sentiment_shares = self._layer_sentiment.score(result.layer_states, mask)
+        result = replace(result, logits={**result.logits, "sentiment": logits})
         return result, {**token_shares(result, self._net.heads), "sentiment": sentiment_shares}
 
     def _groups(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, Any]]]:

@@ -31,6 +31,8 @@ class Pass:
     mask: torch.Tensor
     #: The mean-pooled vector every head reads, float32, (batch, hidden).
     pooled: torch.Tensor | None = None
+    #: The token states of the last layers a caller asked for (`states`), last layer last; empty unless asked.
+    layer_states: tuple[torch.Tensor, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +90,18 @@ class TriageNet(nn.Module):
         self.encoder = encoder
         self.heads = heads
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Pass:
-        """Encode a padded batch and apply the heads to its mean-pooled states."""
-        output = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, states: int = 0) -> Pass:
+        """Encode a padded batch and apply the heads to its mean-pooled states.
+
+        `states` > 0 also keeps the token states of the encoder's last `states` layers in the pass (an encoder that
+        takes `states`, as e5's does).
+        """
+        more = {"states": states} if states else {}
+        output = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **more)
         hidden = output.last_hidden_state.float()
         pooled = mean_pool(hidden, attention_mask)
-        return Pass(logits=self.heads(pooled), hidden=hidden, mask=attention_mask, pooled=pooled)
+        return Pass(logits=self.heads(pooled), hidden=hidden, mask=attention_mask, pooled=pooled,
+                    layer_states=tuple(getattr(output, "layer_states", ())))
 
 
 def token_shares(result: Pass, heads: TriageHeads) -> dict[str, torch.Tensor]:
