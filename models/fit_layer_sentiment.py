@@ -20,41 +20,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from models.base import SENTIMENTS
-from models.data import DEFAULT_DATA_DIR
-from models.e5 import E5Encoder, E5Tokenizer, load_e5
+from models.data import DEFAULT_DATA_DIR, DataError, load_examples
+from models.e5 import load_e5
 from models.fitting import fit_temperature
 from models.heads import load_heads
 from models.layer_sentiment import BUILTIN_ML_LAYER_SENTIMENT, LayerSentimentMeta, save_layer_sentiment
 from models.multilingual import BUILTIN_ML_HEADS
-from models.multilingual_training import UMSAB, fit_linear, per_language_f1
+from models.multilingual_training import UMSAB, fit_linear, mean_pools, per_language_f1
 
 VERSION = "l4-v1"
-
-
-@torch.inference_mode()
-def layer_pools(tokenizer: E5Tokenizer, encoder: E5Encoder, texts: Sequence[str], *, layers: int, max_length: int,
-                batch_size: int = 32, desc: str = "pooling") -> np.ndarray:
-    """Return the concatenated mean pools of e5's last `layers` layers for each text, float32 (n, layers * hidden)."""
-    width = encoder.config.hidden_size
-    out = np.zeros((len(texts), layers * width), dtype=np.float32)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch"):
-        index = order[start : start + batch_size]
-        batch = tokenizer([texts[i] for i in index], max_length=max_length)
-        states = encoder(batch["input_ids"], batch["attention_mask"], states=layers).layer_states
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        out[index] = torch.cat([(s.float() * mask).sum(1) / mask.sum(1) for s in states], dim=1).numpy()
-    return out
-
-
-def _rows(data_dir: Path, split: str) -> list[dict[str, str]]:
-    path = data_dir / UMSAB.format(split=split)
-    if not path.is_file():
-        raise SystemExit(f"{path}: not found (UMSAB {split}; see ../shared/data/README.md)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def choose_c(x: np.ndarray, y: np.ndarray, langs: np.ndarray, grid: Sequence[float], *, folds: int = 5,
@@ -87,7 +62,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     _, _, heads_meta = load_heads(BUILTIN_ML_HEADS)
-    train, val = _rows(args.data_dir, "train"), _rows(args.data_dir, "val")
+    try:
+        train, val = (load_examples(args.data_dir / UMSAB.format(split=split)) for split in ("train", "val"))
+    except DataError as exc:
+        raise SystemExit(f"{exc} (UMSAB; see ../shared/data/README.md)") from None
     if args.cache is not None and args.cache.is_file():
         cached = np.load(args.cache)
         x_train, x_val = cached["train"], cached["val"]
@@ -95,16 +73,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(f"{args.cache}: cached vectors do not fit {args.layers} layers of this data; delete it")
     else:
         tokenizer, encoder = load_e5()
-        x_train, x_val = (layer_pools(tokenizer, encoder, [r["text"] for r in rows], layers=args.layers,
-                                      max_length=heads_meta.max_length, desc=f"e5 layers, {name}")
+        x_train, x_val = (mean_pools(tokenizer, encoder, [e.text for e in rows], layers=args.layers, batch_size=32,
+                                     max_length=heads_meta.max_length, desc=f"e5 layers, {name}")
                           for name, rows in (("train", train), ("val", val)))
         if args.cache is not None:
             args.cache.parent.mkdir(parents=True, exist_ok=True)
             np.savez(args.cache, train=x_train, val=x_val)
-    y_train = np.array([SENTIMENTS.index(r["sentiment"]) for r in train])
-    y_val = np.array([SENTIMENTS.index(r["sentiment"]) for r in val])
-    langs_train = np.array([r.get("lang", "?") for r in train])
-    langs_val = [r.get("lang", "?") for r in val]
+    y_train, y_val = (np.array([e.sentiment for e in rows]) for rows in (train, val))
+    langs_train = np.array([e.lang or "?" for e in train])
+    langs_val = [e.lang or "?" for e in val]
     cv = choose_c(x_train, y_train, langs_train, args.c_grid)
     best = max(cv, key=lambda c: cv[c])
     weight, bias = fit_linear(x_train, y_train, best)

@@ -21,12 +21,14 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from models.base import SENTIMENTS
 from models.data import load_examples
@@ -156,17 +158,20 @@ def train(config: MLTrainConfig) -> dict[str, Any]:
 
 @torch.inference_mode()
 def mean_pools(
-    tokenizer: E5Tokenizer, encoder: E5Encoder, texts: list[str], *, max_length: int, batch_size: int = 64
+    tokenizer: E5Tokenizer, encoder: E5Encoder, texts: Sequence[str], *, max_length: int, batch_size: int = 64,
+    layers: int = 1, desc: str | None = None,
 ) -> np.ndarray:
-    """Return the mean-pooled last layer of e5 for each text, float32 (n, hidden), in order."""
+    """Return the mean pools of e5's last `layers` layers for each text, in order, concatenated (last layer last):
+    float32 (n, layers * hidden). `desc` shows a progress bar."""
     order = np.argsort([len(t) for t in texts], kind="stable")
-    pooled = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
+    pooled = np.zeros((len(texts), layers * encoder.config.hidden_size), dtype=np.float32)
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=desc is None):
         index = order[start : start + batch_size]
         batch = tokenizer([texts[i] for i in index], max_length=max_length)
-        hidden = encoder(batch["input_ids"], batch["attention_mask"]).last_hidden_state
+        out = encoder(batch["input_ids"], batch["attention_mask"], states=layers if layers > 1 else 0)
+        states = out.layer_states or (out.last_hidden_state,)
         mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled[index] = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+        pooled[index] = torch.cat([(s.float() * mask).sum(1) / mask.sum(1) for s in states], dim=1).numpy()
     return pooled
 
 
