@@ -7,14 +7,19 @@ import itertools
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from models.base import Classifier, Post
 from models.data import benchmark_path, load_examples
+
+#: The transformer options under which it runs every head the example config runs (categories from the encoder
+#: besides sentiment, complaint, severity, irony and needs-a-reply): what `brandmon bench` measures.
+EVERY_HEAD: Mapping[str, Any] = {"model_categories": True}
 
 #: Posts to bench with when the shared data is absent: brand mentions of the lengths tweets have.
 SAMPLE_POSTS: tuple[str, ...] = (

@@ -83,11 +83,10 @@ def shipped_classifier() -> tuple[str, str]:
 def classify_figures(*, posts: int, data_dir: Path | None = None) -> list[Figure]:
     """Measure batched posts per second with the shipped model, reusing `models.throughput`."""
     from models import load_classifier
-    from models.throughput import bench_classifier, bench_texts
+    from models.throughput import EVERY_HEAD, bench_classifier, bench_texts
 
     kind, why = shipped_classifier()
-    # every head the example config runs, categories from the encoder included
-    options = {"model_categories": True} if kind == "transformer" else {}
+    options = EVERY_HEAD if kind == "transformer" else {}
     result = bench_classifier(lambda: load_classifier(kind, **options), bench_texts(data_dir, posts), single_posts=50)
     return [
         Figure("classify, batched", f"{result.batched_posts_per_s:,.0f} posts/s", f">= {CLASSIFY_TARGET_PER_S}/s",

@@ -154,11 +154,11 @@ def bench_classify_cmd(
     needs-a-reply and categories from the encoder (`model_categories`).
     """
     from models import ModelUnavailable, load_classifier, parse_options
-    from models.throughput import bench_classifier, bench_texts
+    from models.throughput import EVERY_HEAD, bench_classifier, bench_texts
 
     options: dict[str, Any] = {}
     if kind == "transformer":
-        options = {"model": model, "heads": heads, "batch_size": batch_size, "model_categories": True}
+        options = {"model": model, "heads": heads, "batch_size": batch_size, **EVERY_HEAD}
         if threads is not None:
             options["num_threads"] = threads
         try:
