@@ -65,8 +65,8 @@ class LayerSentiment:
             raise ValueError(f"layer sentiment head of shape {tuple(weight.shape)} does not fit {meta.layers} layers "
                              f"of width {meta.hidden_size}")
         # one (3, hidden) block per layer, in the order the layers run
-        self._blocks = [block.float() for block in weight.float().split(meta.hidden_size, dim=1)]
         self.weight = weight.float()
+        self._blocks = self.weight.split(meta.hidden_size, dim=1)
         self.bias = bias.float()
         self.meta = meta
 

@@ -306,11 +306,9 @@ class TransformerClassifier(Classifier):
                 complaint_shares=complaint_shares, complaint=complaint, k=k,
             )
             reply_prob = None if extra is None else float(extra.reply[row])
-            respond = complaint or (
-                reply_prob is not None and self._extra_meta is not None
-                and wants_response(complaint=complaint, reply_prob=reply_prob,
-                                   threshold=self._extra_meta.reply_threshold, sentiment=SENTIMENTS[label],
-                                   text=post.text)
+            respond = complaint if reply_prob is None or self._extra_meta is None else wants_response(
+                complaint=complaint, reply_prob=reply_prob, threshold=self._extra_meta.reply_threshold,
+                sentiment=SENTIMENTS[label], text=post.text,
             )
             found = self._urgency.match(post.text, post.brand, builtin=scored is None)
             if found.category != "none" or scored is None:
