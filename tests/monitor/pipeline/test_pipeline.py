@@ -148,6 +148,15 @@ def test_a_failing_source_does_not_stop_the_others(db: Database, slack: SlackLoo
     assert pipeline.poll("kestrel-stream").stored > 0
 
 
+def _matched_by_id(db: Database) -> dict[str, bool]:
+    """Return each stored post's `matched_query`, by its network id."""
+    with db.session() as session:
+        return dict(session.execute(
+            select(MentionRow.external_id, ClassificationRow.matched_query)
+            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
+        ).all())
+
+
 def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Database) -> None:
     from core.domain import Batch, Mention
     from core.settings import SlaSettings
@@ -169,11 +178,7 @@ def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Datab
                 now=when)
     classify_pending(sqlite_db, LexiconClassifier(), SlaSettings(), now=when,
                      matchers={"Kestrel Mobile": lambda text, _lang: "kestrel" in text})
-    with sqlite_db.session() as session:
-        matched = dict(session.execute(
-            select(MentionRow.external_id, ClassificationRow.matched_query)
-            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
-        ).all())
+    matched = _matched_by_id(sqlite_db)
     assert matched == {"1": True, "2": True, "3": False}
 
 
@@ -201,9 +206,5 @@ def test_a_post_in_the_brands_own_subreddit_is_about_the_brand_named_or_not(sqli
     classify_pending(sqlite_db, LexiconClassifier(), SlaSettings(), now=when,
                      matchers={"Kestrel Mobile": lambda text, _lang: "kestrel" in text},
                      communities={"Kestrel Mobile": brand.in_community})
-    with sqlite_db.session() as session:
-        matched = dict(session.execute(
-            select(MentionRow.external_id, ClassificationRow.matched_query)
-            .join(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
-        ).all())
+    matched = _matched_by_id(sqlite_db)
     assert matched == {"t1_a": True, "t1_b": False, "t1_c": False}
