@@ -87,8 +87,9 @@ def _bounded(mention: Mention) -> None:
         if followers < 0:
             raise ValueError(f"author_followers must not be negative, got {followers}")
         put(mention, "author_followers", min(followers, MAX_BIGINT))
-    if not isinstance(mention.author_verified, bool):
-        raise TypeError(f"author_verified must be true or false, got {type(mention.author_verified).__name__}")
+    for name in ("author_verified", "addressed"):
+        if not isinstance(getattr(mention, name), bool):
+            raise TypeError(f"{name} must be true or false, got {type(getattr(mention, name)).__name__}")
     if not isinstance(mention.created_at, datetime):
         raise TypeError(f"created_at must be a datetime, got {type(mention.created_at).__name__}")
     put(mention, "reply_path", ReplyPath(mention.reply_path))
@@ -112,6 +113,10 @@ class Mention:
     parent_id: str | None = None
     reply_path: ReplyPath = ReplyPath.API
     reply_path_reason: str | None = None
+    #: The author spoke to the brand: @-mentioned one of its accounts, quoted or answered one of its posts (the
+    #: network's mention, reply and quote notifications). Such a post is about the brand whether or not its words
+    #: match the brand's query: "'some customers' is doing a LOT of heavy lifting" quoting the outage notice.
+    addressed: bool = False
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -112,3 +112,27 @@ def gate_reason(post: Mapping[str, Any]) -> str:
     if allowed:
         return f"the author's thread gate lets only {', '.join(allowed)} reply, and the brand is not one"
     return "the author's thread gate does not let the brand reply"
+
+
+def speaks_to(post: Mapping[str, Any], did: str) -> bool:
+    """Return True when `post` (a postView) mentions the account `did`, answers one of its posts or quotes one.
+
+    Mentions are the record's `app.bsky.richtext.facet#mention` features; a post's address (`at://DID/...`) names
+    its author, so a reply's parent and a quoted record (`app.bsky.embed.record`, or the record of
+    `app.bsky.embed.recordWithMedia`) say whose post they are.
+    """
+    if not did:
+        return False
+    record = post.get("record") or {}
+    for facet in record.get("facets") or ():
+        for feature in (facet.get("features") or ()) if isinstance(facet, Mapping) else ():
+            if isinstance(feature, Mapping) and feature.get("did") == did and str(
+                    feature.get("$type", "")).endswith("facet#mention"):
+                return True
+    own = f"at://{did}/"
+    parent = ((record.get("reply") or {}).get("parent") or {}).get("uri")
+    embed = record.get("embed") or {}
+    quoted = (embed.get("record") or {}) if isinstance(embed, Mapping) else {}
+    if isinstance(quoted.get("record"), Mapping):  # recordWithMedia: {record: {record: strongRef}}
+        quoted = quoted["record"]
+    return any(isinstance(uri, str) and uri.startswith(own) for uri in (parent, quoted.get("uri")))

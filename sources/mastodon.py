@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -220,15 +221,27 @@ class MastodonSource(Source):
                 url=str(status.get("url") or status.get("uri")), language=status.get("language"),
                 author_followers=account.get("followers_count"), author_verified=False,
                 conversation_id=parent or key, parent_id=parent,
-                reply_path=path, reply_path_reason=reason, raw=raw)
+                reply_path=path, reply_path_reason=reason, addressed=not own and self._addressed(status), raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"mastodon: a status lacks {exc}") from exc
 
-    def _keep(self, found: dict[str, Mention], status: Any) -> str | None:
-        """Add one status unless it is the brand's own and those are not wanted; return its id."""
+    def _addressed(self, status: Mapping[str, Any]) -> bool:
+        """Return True when the status mentions the brand's account or answers one of its statuses."""
+        if self._me is None:
+            return False
+        mentioned = {str(m.get("id")) for m in status.get("mentions") or [] if isinstance(m, Mapping)}
+        return self._me in mentioned or str(status.get("in_reply_to_account_id") or "") == self._me
+
+    def _keep(self, found: dict[str, Mention], status: Any, *, addressed: bool = False) -> str | None:
+        """Add one status unless it is the brand's own and those are not wanted; return its id.
+
+        `addressed`: the status came as a mention notification, so it speaks to the brand's account.
+        """
         if not isinstance(status, Mapping) or status.get("reblog"):
             return None  # a boost is not the booster writing
         mention = self.normalise(status)
+        if addressed and not mention.raw.get("from_brand"):
+            mention = replace(mention, addressed=True)
         if not mention.raw.get("from_brand") or self.brand_posts:
             found.setdefault(mention.external_id, mention)
         return mention.external_id
@@ -249,7 +262,7 @@ class MastodonSource(Source):
         for note in notes:
             if not isinstance(note, Mapping) or note.get("type") != "mention" or not note.get("status"):
                 continue
-            self._keep(found, note["status"])
+            self._keep(found, note["status"], addressed=True)
             if newer(str(note["id"]), newest):
                 newest = str(note["id"])
         self.meter.add("post_read", len(found))

@@ -85,6 +85,11 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
+def names_user(text: str, user: str | None) -> bool:
+    """Return True when `text` calls on Reddit user `user` by name (u/name or /u/name), as inbox mentions do."""
+    return bool(user) and re.search(rf"(?<![\w/])/?u/{re.escape(str(user))}(?![\w-])", text, re.I) is not None
+
+
 def normalise_thing(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_user: str | None = None,
                     query_kind: str = "search") -> Mention | None:
     """Turn a comment (t1) or submission (t3) into a `Mention`; None when it was deleted or removed."""
@@ -125,6 +130,7 @@ def normalise_thing(kind: str, data: Mapping[str, Any], *, can_reply: bool, own_
         parent_id=parent,
         reply_path=path,
         reply_path_reason=reason,
+        addressed=query_kind == "mentions" or names_user(text, own_user),
         raw={"kind": kind, "data": raw, "query_kind": query_kind},
     )
 

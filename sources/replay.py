@@ -11,6 +11,7 @@ import csv
 import json
 import logging
 import math
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,11 @@ def _optional_str(name: str, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     return str(value)
+
+
+def _names_account(text: str, accounts: set[str]) -> bool:
+    """Return True when `text` @-mentions one of `accounts` (a customer's tweet to the brand)."""
+    return any(re.search(rf"(?<![\w@])@{re.escape(account)}(?!\w)", text, re.I) for account in accounts)
 
 
 def _bool(value: Any) -> bool:
@@ -313,6 +319,8 @@ class ReplaySource(Source):
             parent_id=_optional_str("parent_id", record.get("parent_id")),
             reply_path=ReplyPath.OPEN_IN_APP,
             reply_path_reason="replayed from a file: answer it in the network's app",
+            # `summoned` is the demo stream's name for it: the post @-mentions or quotes the brand
+            addressed=_bool(record.get("addressed", record.get("summoned", False))),
             raw=record,
         )
 
@@ -356,5 +364,7 @@ class ReplaySource(Source):
             parent_id=parent,
             reply_path=ReplyPath.OPEN_IN_APP,
             reply_path_reason="replayed from a file: answer it in the network's app",
+            addressed=_names_account(record["text"], self._brand_accounts() | ({str(handle).lstrip("@")} if handle
+                                                                            else set())),
             raw=record,
         )

@@ -168,6 +168,7 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
         parent_id=parent,
         reply_path=path,
         reply_path_reason=reason,
+        addressed=_summoned(post, quoted_authors, handle=handle, user_id=user_id),
         raw={"post": dict(post), "author": dict(author), "query_kind": query_kind},
     )
 

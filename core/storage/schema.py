@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -88,6 +89,8 @@ class MentionRow(Base):
     parent_id: Mapped[str | None] = mapped_column(String(128))
     reply_path: Mapped[str] = mapped_column(String(32), default="api")
     reply_path_reason: Mapped[str | None] = mapped_column(Text)
+    #: The author @-mentioned, quoted or answered the brand (`Mention.addressed`).
+    addressed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     raw: Mapped[dict[str, Any]]
 
 

@@ -47,7 +47,7 @@ def classify_pending(
     def undone(after_id: int) -> Statement:
         return (
             select(MentionRow.id, MentionRow.text, MentionRow.language, MentionRow.brand, MentionRow.network,
-                   MentionRow.conversation_id, MentionRow.parent_id, MentionRow.url)
+                   MentionRow.conversation_id, MentionRow.parent_id, MentionRow.url, MentionRow.addressed)
             .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
             .where(ClassificationRow.mention_id.is_(None), MentionRow.id > after_id)
             .order_by(MentionRow.id)
@@ -69,7 +69,8 @@ def _store_scores(session: Any, classifier: Classifier, sla: SlaSettings, pendin
     for row, score in zip(pending, scores, strict=True):
         mention_id, text, language, brand = row.id, row.text, row.language, row.brand
         matcher = (matchers or {}).get(brand)
-        matched = True if matcher is None else bool(matcher(text, score.language or language))
+        # a post that @-mentions, quotes or answers the brand is about it, whatever its words
+        matched = matcher is None or row.addressed or bool(matcher(text, score.language or language))
         in_community = (communities or {}).get(brand)
         if not matched and in_community is not None and in_community(row.network, row.url or ""):
             matched = True  # posted in the brand's own community (its subreddit): about the brand, named or not

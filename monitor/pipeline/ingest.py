@@ -58,6 +58,7 @@ def mention_row(mention: Mention, *, brand: str, source_name: str, now: datetime
         "parent_id": mention.parent_id,
         "reply_path": str(mention.reply_path),
         "reply_path_reason": mention.reply_path_reason,
+        "addressed": mention.addressed,
         "raw": _jsonable(mention.raw),
     }
 

@@ -207,7 +207,7 @@ def mention_from_row(row: MentionRow) -> Mention:
         author_name=row.author_name, text=row.text, created_at=row.created_at, url=row.url, language=row.language,
         author_followers=row.author_followers, author_verified=row.author_verified,
         conversation_id=row.conversation_id, parent_id=row.parent_id, reply_path=ReplyPath(row.reply_path),
-        reply_path_reason=row.reply_path_reason, raw=row.raw or {},
+        reply_path_reason=row.reply_path_reason, addressed=bool(row.addressed), raw=row.raw or {},
     )
 
 

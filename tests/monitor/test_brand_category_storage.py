@@ -8,15 +8,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, inspect, select
 
 from alerts.slack_render import alert_blocks
 from core.domain import Batch
 from core.settings import Secrets, Settings
-from core.storage import MIGRATIONS_DIR, Database, insert_ignore
+from core.storage import Database, insert_ignore
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import AlertRow, ClassificationRow, MentionRow, OutboxRow, QueueItemRow
 from models.base import Classifier, Post, Scores
@@ -31,6 +29,7 @@ from monitor.queue.items import audit_trail, get_entry
 from monitor.queue.reclassify import reclassify
 from monitor.web import create_app
 from monitor.web.auth import add_user
+from tests.support.migrations import alembic, store_mention_without
 from tests.support.queue import BRAND, NOW, PostingSource, StoredOnlySource, post
 from tests.support.settings import make_settings
 from tests.support.web import PASSWORD, login
@@ -201,14 +200,6 @@ def test_a_correction_of_a_post_the_model_put_in_a_brand_category_starts_from_it
     assert (scores.category, scores.category_prob) == ("roaming", 0.83)  # the model's, not corrected
 
 
-def _alembic(db: Database, action: str, revision: str) -> None:
-    with db.engine.begin() as connection:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        config.attributes["connection"] = connection
-        getattr(command, action)(config, revision)
-
-
 def _columns(db: Database, table: str) -> set[str]:
     return {column["name"] for column in inspect(db.engine).get_columns(table)}
 
@@ -216,14 +207,13 @@ def _columns(db: Database, table: str) -> set[str]:
 def test_migration_0011_upgrades_a_database_made_before_it_and_downgrades(database_url: str) -> None:
     db = Database(database_url)
     try:
-        _alembic(db, "upgrade", "0010_languages")
+        alembic(db, "upgrade", "0010_languages")
         assert "category" not in _columns(db, "classifications")
         settings = _settings()
-        store_batch(db, StoredOnlySource(name="x-kestrel", brand=BRAND, options={}),
-                    Batch((post("1", OUTAGE, minutes_ago=5),), None), now=NOW)
+        # the post as a database of 0010 took it: `mentions.addressed` comes with 0012
+        mention_id = store_mention_without(db, post("1", OUTAGE, minutes_ago=5), ("addressed",), brand=BRAND,
+                                           source_name="x-kestrel", now=NOW)
         with db.session() as session:
-            mention_id = session.scalar(select(MentionRow.id))
-            assert mention_id is not None
             insert_ignore(session, ClassificationRow, [{
                 "mention_id": mention_id, "model": "before-0011", "sentiment": "negative",
                 "sentiment_probs": {"negative": 0.9}, "complaint": True, "complaint_prob": 0.9, "severity": 2,
@@ -242,7 +232,7 @@ def test_migration_0011_upgrades_a_database_made_before_it_and_downgrades(databa
         assert (old.category, old.category_prob, item.category) == (None, None, None)  # NULL: as urgency_category
         _correct(db, settings, mention_id, urgency_category="roaming")  # the old rows keep working
         assert (_scores(db, mention_id).category, _item(db, mention_id).category) == ("roaming", "roaming")
-        _alembic(db, "downgrade", "0010_languages")
+        alembic(db, "downgrade", "0010_languages")
         assert "category" not in _columns(db, "classifications") | _columns(db, "queue_items")
         assert "category_prob" not in _columns(db, "classifications")
         with db.engine.connect() as connection:

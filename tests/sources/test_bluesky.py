@@ -75,6 +75,7 @@ def test_poll_reads_notifications_and_search(tmp_path: Path) -> None:
     assert mention.author_handle == REAL_POST["author"]["handle"]
     assert mention.url == "https://bsky.app/profile/test.marshal.dev/post/3kaheyt6vpc22"
     assert mention.reply_path is ReplyPath.API and "from_brand" not in mention.raw
+    assert mention.addressed  # it came as a notification (and was found by search too): it speaks to the brand
     state = json.loads(batch.cursor or "{}")
     assert state["notified_until"] == state["seen_pending"] == REAL_POST["indexedAt"]
     assert state["since"] == REAL_POST["record"]["createdAt"].replace(".735Z", ".735000Z")

@@ -99,7 +99,20 @@ def test_poll_reads_mention_notifications_and_keeps_min_id(replayer: vcr.VCR) ->
     assert first.url == note["status"]["url"]
     assert first.text == html_to_text(note["status"]["content"])
     assert first.reply_path is ReplyPath.API
+    assert all(m.addressed for m in batch.mentions)  # a mention notification speaks to the brand's account
     assert json.loads(batch.cursor or "{}")["min_id"] == max((n["id"] for n in recorded), key=int)
+
+
+def test_a_status_found_by_search_is_addressed_when_it_mentions_the_brands_account() -> None:
+    status = _recorded_json("test_notifications_mentions_only.yaml", 1)[0]["status"]
+    (mentioned,) = status["mentions"]
+    source = _source()
+    source._me = str(mentioned["id"])  # what me() reads from verify_credentials
+    assert source.normalise(status).addressed
+    source._me = "1"  # another account's view of the same status
+    assert not source.normalise(status).addressed
+    assert not source.normalise({**status, "mentions": []}).addressed
+    assert source.normalise({**status, "mentions": [], "in_reply_to_account_id": "1"}).addressed  # answers it
 
 
 def test_instance_limit_then_reply_in_thread(replayer: vcr.VCR) -> None:

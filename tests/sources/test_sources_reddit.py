@@ -119,6 +119,7 @@ def test_recorded_inbox_mentions_can_be_answered() -> None:
     assert first.external_id == "t1_ekftbox" and first.conversation_id == "t3_bb24k7"
     assert first.url.startswith("https://www.reddit.com/r/RemovedByBotter/comments/bb24k7/")
     assert first.reply_path is ReplyPath.API and first.raw["data"]["subreddit"] == "RemovedByBotter"
+    assert all(m.addressed for m in batch.mentions)  # an inbox username mention calls on the brand's account
 
 
 def test_comment_stream_is_filtered_by_the_brand_query_locally() -> None:
@@ -129,6 +130,7 @@ def test_comment_stream_is_filtered_by_the_brand_query_locally() -> None:
         praw_interactions("TestSubredditListings.test_comments.json")[1]["response"]["body"]["string"]))]
     expected = [b for b in bodies if re.search(r"\b(soul|body)\b", b, re.IGNORECASE)]
     assert len(bodies) == 100 and 0 < len(batch.mentions) == len(expected)
+    assert not any(m.addressed for m in batch.mentions)  # found by its words: nobody called on the brand
 
 
 def test_the_brands_own_subreddit_keeps_every_comment_named_or_not() -> None:

@@ -87,7 +87,7 @@ def test_recorded_mentions_resolve_the_handle_once_and_bill_owned_reads(tmp_path
     assert state["user_id"] == "783214"
     # every recorded mention names @Twitter in its text: the author summoned the brand, so X takes an API reply
     summoned = [m for m in batch.mentions if "@twitter" in m.text.lower()]
-    assert summoned and all(m.reply_path is ReplyPath.API for m in summoned)
+    assert summoned and all(m.reply_path is ReplyPath.API and m.addressed for m in summoned)
     usage = {u.kind: (u.units, u.cost_usd) for u in source.meter.drain()}
     assert usage == {"owned_read": (10, pytest.approx(0.01)), "user_read": (1, pytest.approx(0.01))}
 
@@ -118,6 +118,8 @@ def test_page_with_expansions_fills_authors_threads_and_reply_paths(tmp_path: Pa
     assert unsummoned.reply_path is ReplyPath.OPEN_IN_APP and unsummoned.url in (unsummoned.reply_path_reason or "")
     assert unsummoned.language is None  # "und": X could not tell
     assert by_text["this is daylight robbery"].reply_path is ReplyPath.API  # quoting the brand summons it
+    # a post that @-mentions or quotes the brand speaks to it (classify keeps it, whatever its words)
+    assert complaint.addressed and by_text["this is daylight robbery"].addressed and not unsummoned.addressed
     limited = by_text["kestrel mobile again, only friends may answer"]
     assert limited.reply_path is ReplyPath.BLOCKED and "following" in (limited.reply_path_reason or "")
     assert by_text["Kestrel Mobile update: all fixed"].reply_path is ReplyPath.BLOCKED

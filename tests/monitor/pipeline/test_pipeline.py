@@ -182,6 +182,28 @@ def test_a_reply_that_names_no_brand_inherits_its_threads_match(sqlite_db: Datab
     assert matched == {"1": True, "2": True, "3": False}
 
 
+def test_a_post_that_speaks_to_the_brand_is_about_it_whatever_its_words(sqlite_db: Database) -> None:
+    from core.domain import Batch, Mention
+    from core.settings import SlaSettings
+    from monitor.pipeline.classify import classify_pending
+    from monitor.pipeline.ingest import store_batch
+    from sources.replay import ReplaySource
+
+    when = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    text = '"some customers" is doing a LOT of heavy lifting in that tweet. it\'s all of us'
+
+    def post(external_id: str, *, addressed: bool) -> Mention:
+        return Mention(network="x", external_id=external_id, author_handle="a", author_name="A", text=text,
+                       created_at=when, url="https://x.com/a/status/" + external_id, addressed=addressed)
+
+    source = ReplaySource(name="s", brand="Kestrel Mobile", options={"path": "unused.jsonl"})
+    store_batch(sqlite_db, source, Batch((post("1", addressed=True), post("2", addressed=False)), None), now=when)
+    classify_pending(sqlite_db, LexiconClassifier(), SlaSettings(), now=when,
+                     matchers={"Kestrel Mobile": lambda text, _lang: "kestrel" in text})
+    # the first quotes the brand's outage notice (X told us so); the same words posted to nobody are not its
+    assert _matched_by_id(sqlite_db) == {"1": True, "2": False}
+
+
 def test_a_post_in_the_brands_own_subreddit_is_about_the_brand_named_or_not(sqlite_db: Database) -> None:
     from core.domain import Batch, Mention
     from core.settings import SlaSettings
