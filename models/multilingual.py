@@ -21,11 +21,10 @@ from typing import Any
 import torch
 
 from models import ModelUnavailable
-from models.base import SENTIMENTS, Classifier, Post, Scores
+from models.base import Classifier, Post, Scores
 from models.batching import length_groups
 from models.categories import BrandCategories, Geometry
 from models.category_head import BUILTIN_ML_CATEGORY_HEAD, learned_head
-from models.category_pick import pick_category
 from models.e5 import E5_LABEL, E5Unavailable, load_e5
 from models.encoder import BUILTIN, EncoderUnavailable, add_lora, load_lora, merge_lora
 from models.extra_heads import BUILTIN_ML_EXTRA_HEADS, load_extra_heads, score_extra
@@ -34,17 +33,9 @@ from models.language import guess_language
 from models.layer_sentiment import layer_sentiment_head
 from models.network import Pass, TriageNet, calibrated, token_shares
 from models.packed import pack_linear_layers
+from models.post_scores import BatchOutputs, DecisionSettings, decide_posts
 from models.relevance import RelevanceFilters
-from models.scoring import (
-    IronyRule,
-    assemble,
-    check_options,
-    decide,
-    explain,
-    keyword_pick,
-    unscored,
-    wants_response,
-)
+from models.scoring import IronyRule, check_options, unscored
 from models.transformer import TransformerClassifier
 from models.urgency import CATEGORY_WEIGHT, UrgencyMatch, UrgencyRules
 
@@ -325,43 +316,19 @@ class MultilingualClassifier(Classifier):
         self, posts: Sequence[Post], languages: Sequence[str | None], encoded: Mapping[str, Any]
     ) -> list[Scores]:
         result, shares = self._pass(encoded["input_ids"], encoded["attention_mask"])
-        probs = calibrated(result, self._temperature)
-        extra = score_extra(self._extra, self._extra_meta, result)
-        irony = IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint)
-        offsets = encoded["offset_mapping"]
-        mask = encoded["attention_mask"].numpy()
-        scored = None if self._categories is None else self._categories.score([p.brand for p in posts], result)
-        out = []
-        for row, (post, language) in enumerate(zip(posts, languages, strict=True)):
-            decision = decide(
-                probs.sentiment[row], float(probs.complaint[row]), probs.severity_logits[row],
-                abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
-                irony_prob=float(extra.irony[row]), irony=irony,
-            )
-            complaint = decision.complaint_prob >= self._meta.complaint_threshold
-            # sarcasm: the praise words irony turned around are what explain the complaint
-            complaint_shares = extra.irony_shares[row] if decision.sarcastic else shares["complaint"][row, :, 0].numpy()
-            words = explain(
-                post.text, offsets[row], mask[row], label=int(decision.sentiment_probs.argmax()),
-                sentiment_shares=shares["sentiment"][row].numpy(),
-                complaint_shares=complaint_shares, complaint=complaint, k=self._explain_words,
-            )
-            reply_prob = float(extra.reply[row])
-            sentiment = SENTIMENTS[int(decision.sentiment_probs.argmax())]
-            respond = wants_response(complaint=complaint, reply_prob=reply_prob,
-                                     threshold=self._extra_meta.reply_threshold, sentiment=sentiment, text=post.text)
-            found = self._match_urgency(post, builtin=scored is None)
-            if found.category != "none" or scored is None:  # a configured keyword wins, as on English posts
-                pick = keyword_pick(found, complaint=complaint)
-            else:
-                pick = pick_category(
-                    scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
-                    praise=sentiment == "positive" and not respond,
-                    k=self._explain_words,
-                    keywords=self._match_urgency(post) if scored[row].learned is not None else None,
-                )
-            out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
-                                respond=respond, reply_prob=reply_prob))
+        settings = DecisionSettings(
+            abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
+            explain_words=self._explain_words,
+            irony=IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint),
+            reply_threshold=self._extra_meta.reply_threshold,
+        )
+        outputs = BatchOutputs(
+            calibrated(result, self._temperature), shares, encoded["offset_mapping"],
+            encoded["attention_mask"].numpy(), extra=score_extra(self._extra, self._extra_meta, result),
+            categories=None if self._categories is None else self._categories.score([p.brand for p in posts], result),
+        )
+        out = decide_posts(posts, languages, outputs, settings,
+                           match=lambda post, builtin: self._match_urgency(post, builtin=builtin))
         if self.relevance:  # the pooled vectors the heads read say which posts a brand's e5 filter hides
             out = self.relevance.mark([p.brand for p in posts], result.pooled, out)
         return out

@@ -14,10 +14,9 @@ from typing import Any
 import torch
 
 from models import ModelUnavailable
-from models.base import SENTIMENTS, Classifier, Post, Scores
+from models.base import Classifier, Post, Scores
 from models.categories import BrandCategories
 from models.category_head import BUILTIN_CATEGORY_HEAD, learned_head
-from models.category_pick import pick_category
 from models.corrections import BrandHeadTable, load_brand_heads
 from models.encoder import (
     BUILTIN,
@@ -38,22 +37,13 @@ from models.language import detect_language
 from models.memory import limit_kernel_cache, release_freed_memory_promptly, trim
 from models.network import Encoded, TriageNet, calibrated, encode_groups, token_shares
 from models.packed import pack_linear_layers
+from models.post_scores import BatchOutputs, DecisionSettings, decide_posts
 from models.quantize import PRECISIONS, quantize_encoder
 from models.relevance import RelevanceFilters
-from models.scoring import (
-    IronyRule,
-    assemble,
-    check_options,
-    decide,
-    explain,
-    keyword_pick,
-    unscored,
-    wants_response,
-)
-from models.urgency import UrgencyRules
+from models.scoring import IronyRule, check_options, unscored
+from models.urgency import UrgencyMatch, UrgencyRules
 
 log = logging.getLogger(__name__)
-_POSITIVE = SENTIMENTS.index("positive")
 #: A heads file with this name inside a model folder goes with that model.
 HEADS_FILENAME = "brandmon-heads.safetensors"
 
@@ -271,61 +261,35 @@ class TransformerClassifier(Classifier):
                     results[index] = scores
         return [r for r in results if r is not None]
 
+    def _decision_settings(self) -> DecisionSettings:
+        """Return the thresholds the heads files set (the extra heads' ones when they are loaded)."""
+        meta = self._extra_meta
+        return DecisionSettings(
+            abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
+            explain_words=self._explain_words,
+            irony=None if meta is None else IronyRule(meta.irony_threshold, meta.irony_min_complaint),
+            reply_threshold=None if meta is None or self._extra is None else meta.reply_threshold,
+        )
+
+    def _match(self, post: Post, builtin: bool) -> UrgencyMatch:
+        """Return the urgency keywords in `post`: the configured ones, and the built-in lists when `builtin`."""
+        return self._urgency.match(post.text, post.brand, builtin=builtin)
+
     @torch.inference_mode()
     def _score_batch(self, posts: Sequence[Post], languages: Sequence[str | None], encoded: Encoded) -> list[Scores]:
         result = self._net(encoded.input_ids, encoded.attention_mask)
         shares = token_shares(result, self._net.heads)
         if self._brand_heads:  # brands whose corrections taught them their own sentiment and complaint heads
             result, shares = self._brand_heads.apply([p.brand for p in posts], result, shares)
-        probs = calibrated(result, self._meta.temperature)
         extra = None if self._extra is None or self._extra_meta is None else score_extra(
             self._extra, self._extra_meta, result
         )
-        irony = None if self._extra_meta is None else IronyRule(
-            self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint
+        outputs = BatchOutputs(
+            calibrated(result, self._meta.temperature), shares, encoded.offsets, encoded.attention_mask.numpy(),
+            extra=extra,
+            categories=None if self._categories is None else self._categories.score([p.brand for p in posts], result),
         )
-        scored = None if self._categories is None else self._categories.score([p.brand for p in posts], result)
-        offsets = encoded.offsets
-        mask = encoded.attention_mask.numpy()
-        k = self._explain_words
-        out = []
-        for row, (post, language) in enumerate(zip(posts, languages, strict=True)):
-            decision = decide(
-                probs.sentiment[row], float(probs.complaint[row]), probs.severity_logits[row],
-                abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
-                irony_prob=None if extra is None else float(extra.irony[row]), irony=irony,
-            )
-            complaint = decision.complaint_prob >= self._meta.complaint_threshold
-            complaint_shares = shares["complaint"][row, :, 0].numpy()
-            if decision.sarcastic and extra is not None:
-                # The praise words are what irony turned around: they explain the complaint.
-                complaint_shares = extra.irony_shares[row]
-            label = int(decision.sentiment_probs.argmax())
-            words = explain(
-                post.text, offsets[row], mask[row], label=label, sentiment_shares=shares["sentiment"][row].numpy(),
-                complaint_shares=complaint_shares, complaint=complaint, k=k,
-            )
-            reply_prob = None if extra is None else float(extra.reply[row])
-            respond = complaint if reply_prob is None or self._extra_meta is None else wants_response(
-                complaint=complaint, reply_prob=reply_prob, threshold=self._extra_meta.reply_threshold,
-                sentiment=SENTIMENTS[label], text=post.text,
-            )
-            found = self._urgency.match(post.text, post.brand, builtin=scored is None)
-            if found.category != "none" or scored is None:
-                # A configured keyword wins outright; without model categories the built-in lists decide too.
-                pick = keyword_pick(found, complaint=complaint)
-            else:
-                pick = pick_category(
-                    scored[row], row, text=post.text, offsets=offsets[row], mask=mask[row], complaint=complaint,
-                    praise=label == _POSITIVE and not respond, k=k,
-                    keywords=self._urgency.match(post.text, post.brand) if scored[row].learned is not None else None,
-                )
-            out.append(
-                assemble(
-                    decision, complaint=complaint, explanation=words, language=language, pick=pick,
-                    respond=None if reply_prob is None else respond, reply_prob=reply_prob,
-                )
-            )
+        out = decide_posts(posts, languages, outputs, self._decision_settings(), match=self._match)
         if self.relevance:  # the same pooled vectors say which posts a brand's relevance filter hides
             out = self.relevance.mark([p.brand for p in posts], result.pooled, out)
         return out
