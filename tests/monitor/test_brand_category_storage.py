@@ -4,7 +4,6 @@ migration 0011 upgrades a database made before it, whose rows keep working."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,6 @@ from core.settings import Secrets, Settings
 from core.storage import Database, insert_ignore
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import AlertRow, ClassificationRow, MentionRow, OutboxRow, QueueItemRow
-from models.base import Classifier, Post, Scores
 from monitor.digest.data import load_posts
 from monitor.digest.themes import build_embedder, find_themes, stop_words
 from monitor.pipeline.classify import classify_pending
@@ -29,42 +27,18 @@ from monitor.queue.items import audit_trail, get_entry
 from monitor.queue.reclassify import reclassify
 from monitor.web import create_app
 from monitor.web.auth import add_user
+from tests.support.categories import CATEGORIES, OUTAGE, ROAMING, FakeCategories
 from tests.support.migrations import alembic, store_mention_without
 from tests.support.queue import BRAND, NOW, PostingSource, StoredOnlySource, post
 from tests.support.settings import make_settings
 from tests.support.web import PASSWORD, login
 
-ROAMING = "@KestrelMobile roaming abroad is not working, no data in Spain"
-OUTAGE = "@KestrelMobile no signal in Leeds since this morning"
-CATEGORIES = [{"name": "roaming", "description": "Posts about roaming abroad.", "weight": 0.9,
-               "examples": [f"roaming in country {n} does not work" for n in range(5)]}]
 BRANDS = [{"name": BRAND, "query": "kestrel", "handles": {"x": "KestrelMobile"}, "competitors": ["Orbital Telecom"],
            "categories": CATEGORIES},
           {"name": "Orbital Telecom", "query": "orbital", "own": False}]
 ROUTES = [{"name": "roaming-desk", "channel": "#care-roaming", "urgency_categories": ["roaming"],
            "keep_matching": True},
           {"name": "complaints", "channel": "#care-complaints", "complaint": True}]
-
-
-class FakeCategories(Classifier):
-    """Scores a post about roaming as the brand's own `roaming` (probability 0.83), any other as an outage."""
-
-    name = "fake-categories"
-
-    def classify(self, posts: Sequence[Post]) -> list[Scores]:
-        return [self._one(p) for p in posts]
-
-    @staticmethod
-    def _one(p: Post) -> Scores:
-        roaming = "roaming" in p.text
-        words = ("roaming", "abroad") if roaming else ("no signal",)
-        return Scores(
-            sentiment="negative", sentiment_probs={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
-            complaint=True, complaint_prob=0.9, severity=2, urgency_score=0.7,
-            urgency_category="other" if roaming else "outage", language="en",
-            explanation={"complaint": ["not working"], "urgency": list(words)},
-            category="roaming" if roaming else "outage", category_prob=0.83 if roaming else 1.0,
-            category_words=words)
 
 
 def _settings() -> Settings:

@@ -4,7 +4,6 @@ list`, `queue show`, `queue claim --next` and the demo's queue table; and the co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from core.settings import Settings, load_settings
 from core.storage import Database
 from core.storage.queue_tables import LabelledExampleRow
 from core.storage.schema import MentionRow, QueueItemRow
-from models.base import Classifier, Post, Scores
 from models.category_corrections import category_feedback
 from monitor.cli import main
 from monitor.cli.corrections_cmds import load_corrections, model_category
@@ -26,34 +24,9 @@ from monitor.pipeline.classify import classify_pending
 from monitor.pipeline.ingest import store_batch
 from monitor.pipeline.route import route_pending
 from monitor.web.auth import add_user
+from tests.support.categories import CATEGORIES, OUTAGE, ROAMING, FakeCategories
 from tests.support.languages import write_config
 from tests.support.queue import BRAND, NOW, Labels, StoredOnlySource, post, seed
-
-ROAMING = "@KestrelMobile roaming abroad is not working, no data in Spain"
-OUTAGE = "@KestrelMobile no signal in Leeds since this morning"
-CATEGORIES = [{"name": "roaming", "description": "Posts about roaming abroad.", "weight": 0.9,
-               "examples": [f"roaming in country {n} does not work" for n in range(5)]}]
-
-
-class FakeCategories(Classifier):
-    """Scores a post about roaming as the brand's own `roaming` ("other" in `urgency_category`), any other as an
-    outage."""
-
-    name = "fake-categories"
-
-    def classify(self, posts: Sequence[Post]) -> list[Scores]:
-        """Return each post's scores: roaming by name, or a built-in outage."""
-        return [self._one(p) for p in posts]
-
-    @staticmethod
-    def _one(p: Post) -> Scores:
-        roaming = "roaming" in p.text
-        return Scores(
-            sentiment="negative", sentiment_probs={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
-            complaint=True, complaint_prob=0.9, severity=2, urgency_score=0.7,
-            urgency_category="other" if roaming else "outage", language="en",
-            explanation={"complaint": ["not working"], "urgency": ["roaming"] if roaming else ["no signal"]},
-            category="roaming" if roaming else "outage", category_prob=0.83 if roaming else 1.0)
 
 
 @pytest.fixture

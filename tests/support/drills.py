@@ -10,10 +10,10 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 
 from alerts.slack import SlackNotifier
@@ -28,6 +28,7 @@ from monitor.bench.synthetic import write_mentions
 from monitor.pipeline import Pipeline, build_sources
 from sources.replay import ReplaySource
 from tests.support.clock import Clock
+from tests.support.loopback_http import LoopbackHttp
 
 
 def streams(tmp_path: Path, *, sources: int = 1, per_source: int = 60) -> list[Path]:
@@ -168,49 +169,30 @@ class FaultyServer:
         self.requests: list[tuple[str, str]] = []
         self._release = threading.Event()
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with server._lock:
-                    server.requests.append((self.command, self.path))
-                    canned = server.queue.pop(0) if server.queue else None
-                if canned is not None and canned.forward and server.upstream:
-                    server._forward(self.command, self.path, body, dict(self.headers.items()))
-                if canned is not None and canned.hang:
-                    server._release.wait(30)
-                    return
-                if canned is None:
-                    if server.upstream is None:
-                        self.send_error(503, "nothing queued")
-                        return
-                    status, data, headers = server._forward(self.command, self.path, body, dict(self.headers.items()))
-                else:
-                    status, data, headers = canned.status, canned.body, canned.headers
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _serve  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LoopbackHttp(self._answer)
 
     @property
     def base_url(self) -> str:
         """Return http://127.0.0.1:port (no trailing slash)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.base_url
+
+    def _answer(self, request: httpx.Request) -> httpx.Response | None:
+        method, path, body = request.method, request.url.raw_path.decode("ascii"), request.content
+        headers = dict(request.headers.items())
+        with self._lock:
+            self.requests.append((method, path))
+            canned = self.queue.pop(0) if self.queue else None
+        if canned is not None and canned.forward and self.upstream:
+            self._forward(method, path, body, headers)
+        if canned is not None and canned.hang:
+            self._release.wait(30)
+            return None  # the connection drops unanswered
+        if canned is not None:
+            return httpx.Response(canned.status, content=canned.body, headers=canned.headers)
+        if self.upstream is None:
+            return httpx.Response(503, text="nothing queued")
+        status, data, answered = self._forward(method, path, body, headers)
+        return httpx.Response(status, content=data, headers=answered)
 
     def _forward(self, method: str, path: str, body: bytes,
                  headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
@@ -224,13 +206,12 @@ class FaultyServer:
             return exc.code, exc.read(), dict(exc.headers.items())
 
     def __enter__(self) -> FaultyServer:
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.__exit__(*exc)
 
 
 def free_port() -> int:
