@@ -35,7 +35,7 @@ from models.heads import (
     write_weights,
 )
 from models.metrics import classification_figures
-from models.network import Pass, token_shares
+from models.network import EXPLAINED, Pass, token_shares
 
 if TYPE_CHECKING:
     from models.transformer import TransformerClassifier
@@ -159,7 +159,7 @@ class BrandHeadTable:
             part = Pass(logits={}, hidden=result.hidden[index], mask=result.mask[index], pooled=result.pooled[index])
             out = heads(part.pooled)
             part_shares = token_shares(part, heads)
-            for task in ("sentiment", "complaint"):
+            for task in EXPLAINED:
                 logits[task][index] = out[task].to(logits[task].dtype)
                 shares[task][index] = part_shares[task].to(shares[task].dtype)
         return replace(result, logits=logits), shares

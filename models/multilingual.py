@@ -243,7 +243,7 @@ class MultilingualClassifier(Classifier):
         result = self._net(input_ids, mask, states=self._layer_sentiment.layers)
         logits, sentiment_shares = self._layer_sentiment.score(result.layer_states, mask)
         result = replace(result, logits={**result.logits, "sentiment": logits})
-        return result, {**token_shares(result, self._net.heads), "sentiment": sentiment_shares}
+        return result, {**token_shares(result, self._net.heads, ("complaint",)), "sentiment": sentiment_shares}
 
     def _groups(self, texts: Sequence[str]) -> Iterator[tuple[list[int], dict[str, Any]]]:
         """Tokenise `texts` once and yield (positions, padded batch) by token count (models/batching.py): short

@@ -104,19 +104,19 @@ class TriageNet(nn.Module):
                     layer_states=tuple(getattr(output, "layer_states", ())))
 
 
-def token_shares(result: Pass, heads: TriageHeads) -> dict[str, torch.Tensor]:
-    """Return each token's exact additive share of every logit, (batch, tokens, classes).
+#: The heads whose logits the explanations split into the words behind them.
+EXPLAINED: tuple[str, ...] = ("sentiment", "complaint")
+
+
+def token_shares(result: Pass, heads: TriageHeads, names: Sequence[str] = EXPLAINED) -> dict[str, torch.Tensor]:
+    """Return each token's exact additive share of the logits of the heads in `names`, (batch, tokens, classes).
 
     The heads are linear on the mean of token states, so logit = sum over tokens of
     (state . weight) / token count + bias; the shares sum to the logit less the bias. No gradient is needed.
     """
     mask = result.mask.unsqueeze(-1).float()
     per_token = result.hidden * mask / mask.sum(1, keepdim=True).clamp(min=1.0)
-    return {
-        "sentiment": per_token @ heads.sentiment.weight.t(),
-        "complaint": per_token @ heads.complaint.weight.t(),
-        "severity": per_token @ heads.severity.weight.t(),
-    }
+    return {name: per_token @ getattr(heads, name).weight.t() for name in names}
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,8 @@ def test_token_shares_add_up_to_the_logits(tiny: dict[str, Path]) -> None:
     batch = tokenizer(["a short post", "a somewhat longer post about a late parcel"], padding=True, return_tensors="pt")
     with torch.no_grad():
         result = net(batch["input_ids"], batch["attention_mask"])
-        shares = token_shares(result, heads)
+        shares = token_shares(result, heads, ("sentiment", "complaint", "severity"))
+    assert set(token_shares(result, heads)) == {"sentiment", "complaint"}  # the ones explanations read
     for task in ("sentiment", "complaint", "severity"):
         bias = getattr(heads, task).bias
         logits = result.logits[task].reshape(2, -1)
