@@ -191,7 +191,7 @@ def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
         slack_messages=run.slack_messages,
         messages_by_rule=dict(sorted(run.messages_by_rule.items())),
         model=model_figures(posts),
-        wrongly_queued=_wrongly_queued(customers),
+        wrongly_queued=wrongly_queued_counts(customers),
         unplaced=unplaced(customers),
     )
 
@@ -234,11 +234,14 @@ def model_figures(posts: Sequence[PostResult]) -> dict[str, Any]:
     return out
 
 
-def _wrongly_queued(customers: Sequence[PostResult]) -> dict[str, int]:
+def wrongly_queued_counts(customers: Sequence[PostResult]) -> dict[str, int]:
+    """Count the scams that opened any queue item, and the posts that need nothing that opened each kind."""
     scams = [p for p in customers if p.labels.scam]
     idle = [p for p in customers if p.labels.needs_reply == "none" and not p.labels.scam]
     return {"scam_queued": sum(p.opened is not None for p in scams),
-            "no_action_queued_respond": sum(p.opened == "respond" for p in idle)}
+            "no_action_queued_respond": sum(p.opened == "respond" for p in idle),
+            # a public thank-you to spam or an ad ("DM for followers") is as wrong as an answer
+            "no_action_queued_thank": sum(p.opened == "thank" for p in idle)}
 
 
 def unplaced(customers: Sequence[PostResult]) -> dict[str, int]:
@@ -280,7 +283,8 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
                  f"joined no open case ({_cell(opening.recall)}; the others are answered in their case)")
     lines.append(f"respond queue: {respond.tp + respond.fp} items opened, precision {_cell(respond.precision)}, "
                  f"recall {_cell(respond.recall)}; scams queued {figures.wrongly_queued['scam_queued']}, "
-                 f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}")
+                 f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}, "
+                 f"to thank {figures.wrongly_queued['no_action_queued_thank']}")
     if figures.unplaced:
         out = figures.unplaced
         lines.append(f"in no case or incident: {out['need_action_unplaced']} of {out['need_action']} posts that need "

@@ -118,15 +118,19 @@ def relays(text: str, language: str | None = None) -> bool:
 
 
 #: What sellers and spammers write and customers do not: "link in bio", "PM me for prices", "join our VIP signals
-#: group", "bulk available", "no credit check", "use promo code". None of the 4,700 customer tweets of the
-#: complaints set and the Customer Support on Twitter sample match; 2 of TweetEval's 45,615 train tweets do (ads).
+#: group", "bulk available", "no credit check", "use promo code", "DM for followers", "10k REAL followers". None of
+#: the 4,700 customer tweets of the complaints set and the Customer Support on Twitter sample match; 2 of
+#: TweetEval's 45,615 train tweets do (ads). The follower sellers' phrases match none of the 88,000 posts of
+#: ../shared/data (TweetEval sentiment and irony, complaints, UMSAB train, the conversations' customer tweets).
 _ADVERT = re.compile(
     r"\blink in (?:my |our |the )?bio\b"
     r"|\b(?:pm|dm|inbox|message|text|whatsapp) (?:me|us) (?:for|to get|to order) (?:the )?(?:prices?|rates|orders?)\b"
     r"|\bjoin (?:our|my) (?:\w+ ){0,2}(?:group|channel|telegram|discord|signals?)\b"
     r"|\b(?:bulk|wholesale) (?:orders? )?(?:available|prices?|discounts?)\b"
     r"|\bno credit checks?\b"
-    r"|\b(?:use|with) (?:my |our )?(?:promo|discount|referral) code\b",
+    r"|\b(?:use|with) (?:my |our )?(?:promo|discount|referral) code\b"
+    r"|\b(?:dm|pm|inbox|message|whatsapp|text)(?: me| us)? for (?:\w+ ){0,2}(?:followers|likes|views|subscribers)\b"
+    r"|\b(?:cheap|real|active|genuine)(?: \w+)? (?:followers|likes|views|subscribers)\b",
     re.IGNORECASE,
 )
 

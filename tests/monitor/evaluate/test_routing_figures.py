@@ -10,7 +10,7 @@ import pytest
 from core.settings import ConfigError, RouteRule, load_settings
 from monitor.evaluate.calibrate import choose_thresholds
 from monitor.evaluate.config_edit import set_route_thresholds, write_route_thresholds
-from monitor.evaluate.figures import count, route_counts, route_truth
+from monitor.evaluate.figures import count, route_counts, route_truth, wrongly_queued_counts
 from monitor.evaluate.labels import Labels, StreamError, parse_labels
 from monitor.evaluate.replay import PostResult
 from tests.support.settings import make_settings
@@ -49,6 +49,16 @@ def test_counts_give_precision_recall_and_f1() -> None:
     assert (counts.tp, counts.fn, counts.fp, counts.tn, counts.unlabelled) == (1, 1, 1, 1, 1)
     assert counts.precision == counts.recall == counts.f1 == 0.5
     assert count([]).precision is None and count([(False, False)]).f1 is None
+
+
+def test_posts_that_need_nothing_count_against_both_queues_and_scams_against_any() -> None:
+    posts = [replace(_post(1, 0.1, needs_reply="none"), opened="thank"),  # an ad thanked in public
+             replace(_post(2, 0.1, needs_reply="none"), opened="respond"),
+             _post(3, 0.1, needs_reply="none"),
+             replace(_post(4, 0.1, needs_reply="none", scam=True), opened="thank"),
+             replace(_post(5, 0.1, needs_reply="thank"), opened="thank")]
+    assert wrongly_queued_counts(posts) == {"scam_queued": 1, "no_action_queued_respond": 1,
+                                            "no_action_queued_thank": 1}
 
 
 def test_a_post_an_earlier_route_took_is_left_out_of_later_recall() -> None:
