@@ -120,7 +120,7 @@ def relays(text: str, language: str | None = None) -> bool:
 #: What sellers and spammers write and customers do not: "link in bio", "PM me for prices", "join our VIP signals
 #: group", "bulk available", "no credit check", "use promo code", "DM for followers", "10k REAL followers". None of
 #: the 4,700 customer tweets of the complaints set and the Customer Support on Twitter sample match; 2 of
-#: TweetEval's 45,615 train tweets do (ads). The follower sellers' phrases match none of the 88,000 posts of
+#: TweetEval's 45,615 train tweets do (ads). The follower sellers' phrases match none of the 85,000 posts of
 #: ../shared/data (TweetEval sentiment and irony, complaints, UMSAB train, the conversations' customer tweets).
 _ADVERT = re.compile(
     r"\blink in (?:my |our |the )?bio\b"
