@@ -96,7 +96,8 @@ def print_item(settings: Settings, db: Database, entry: QueueEntry, *, now: date
                + f"; first response {format_due(minutes_left(item.first_response_due, now))}")
     click.echo(f"{_t(mention.author_name)} @{_t(mention.author_handle)} on {mention.network} at "
                f"{mention.created_at:%Y-%m-%d %H:%M} UTC  {_t(mention.url)}"
-               + (f"  (first name: {_t(context.first_name)})" if context.first_name else ""))
+               + (f"  (first name: {_t(context.first_name)})" if context.first_name else "")
+               + (f"  (spoke to {_t(item.brand)})" if mention.addressed else ""))
     click.echo(_block(mention.text, "  "))
     click.echo(f"reply path: {mention.reply_path}" + (f" ({_t(mention.reply_path_reason)})"
                                                        if mention.reply_path_reason else ""))

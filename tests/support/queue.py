@@ -75,6 +75,7 @@ def post(
     reply_path: ReplyPath = ReplyPath.API,
     reply_path_reason: str | None = None,
     raw: dict[str, object] | None = None,
+    addressed: bool = False,
 ) -> Mention:
     """Return a post as a source would normalise it."""
     return Mention(
@@ -90,6 +91,7 @@ def post(
         parent_id=parent_id,
         reply_path=reply_path,
         reply_path_reason=reply_path_reason,
+        addressed=addressed,
         raw=raw or {"id": external_id},
     )
 

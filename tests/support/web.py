@@ -44,7 +44,7 @@ def web_setup(db: Database) -> WebSetup:
     seeded = seed(db, settings, [
         post("100", SCRIPT_POST, handle="mallory", name='Mal "><img src=x onerror=alert(1)>', conversation_id="100",
              minutes_ago=20),
-        post("200", "@KestrelMobile no signal in Leeds since 9", handle="jo_bloggs", minutes_ago=10),
+        post("200", "@KestrelMobile no signal in Leeds since 9", handle="jo_bloggs", minutes_ago=10, addressed=True),
         post("300", "kestrel is great, thanks for the upgrade!", handle="fan", minutes_ago=5),
     ], {"300": Labels(sentiment="positive", complaint=False, urgency_score=0.0, urgency_category="none", level="low")})
     add_user(db, "ana", PASSWORD, role="responder")

@@ -46,7 +46,7 @@ def test_show_prints_the_conversation_interleaved_and_the_earlier_cases(config: 
     seeded = seed(db, settings, [
         post("50", "@KestrelMobile my bill is wrong", minutes_ago=TEN_DAYS_MIN),
         post("51", "Sorry Jo, fixed it for you", parent_id="50", minutes_ago=TEN_DAYS_MIN - 12, **BRAND),  # type: ignore[arg-type]
-        post("200", "@KestrelMobile no signal in Leeds \x1b[31msince 9\x1b[0m", minutes_ago=10),
+        post("200", "@KestrelMobile no signal in Leeds \x1b[31msince 9\x1b[0m", minutes_ago=10, addressed=True),
         post("201", "Sorry \u202eJo\u202c, which postcode?", parent_id="200", minutes_ago=8, **BRAND),  # type: ignore[arg-type]
         post("202", "@KestrelMobile LS1 4AP\nstill nothing", parent_id="201", minutes_ago=6),
     ], {"202": Labels(sentiment="neutral", complaint=False)})
@@ -77,6 +77,7 @@ def test_show_prints_the_conversation_interleaved_and_the_earlier_cases(config: 
     assert "1 post, 1 brand reply, first response after 12 min" in earlier[1]
     assert earlier[2] == "    @KestrelMobile my bill is wrong"
     assert "(first name: Jo)" in out and out.startswith(f"item {item}: ")
+    assert "(spoke to Kestrel Mobile)" in out  # Jo @-mentioned the brand's account
     assert headers[0].startswith(" > ")  # the item's own post is marked
 
 

@@ -95,6 +95,8 @@ def test_claim_reply_and_resolve_over_http(setup: WebSetup, client: TestClient) 
     login(client, "ana")
     item = setup.items["200"]
     page = client.get(f"/items/{item}")
+    assert 'id="addressed"' in page.text and "spoke to" in page.text  # Jo @-mentioned the brand
+    assert 'id="addressed"' not in client.get(f"/items/{setup.items['100']}").text
     page = client.post(f"/items/{item}/claim", data={"csrf_token": csrf_of(page.text)})
     assert "You have item" in page.text and 'id="item-holder">ana<' in page.text
     page = client.get(f"/items/{item}?saved=outage")
