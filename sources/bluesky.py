@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -203,8 +202,11 @@ class BlueskySource(Source):
         return ""
 
     # -- reading --------------------------------------------------------------------------------------
-    def normalise(self, post: Mapping[str, Any]) -> Mention:
-        """Turn one `app.bsky.feed.defs#postView` into a `Mention` (the DID as the stable author id)."""
+    def normalise(self, post: Mapping[str, Any], *, notified: bool = False) -> Mention:
+        """Turn one `app.bsky.feed.defs#postView` into a `Mention` (the DID as the stable author id).
+
+        `notified`: it came as a mention, reply or quote notification, so it speaks to the brand.
+        """
         try:
             author, record = post["author"], post["record"]
             reply = record.get("reply") or {}
@@ -226,17 +228,14 @@ class BlueskySource(Source):
                 url=post_url(str(post["uri"]), str(author["handle"])), language=langs[0] if langs else None,
                 conversation_id=str((reply.get("root") or {}).get("uri") or post["uri"]),
                 parent_id=(reply.get("parent") or {}).get("uri"), reply_path=path, reply_path_reason=reason,
-                addressed=not own and speaks_to(post, self._did()), raw=raw)
+                addressed=not own and (notified or speaks_to(post, self._did())), raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"bluesky: a post lacks {exc}") from exc
 
-    def _keep(self, found: dict[str, Mention], post: Any, *, addressed: bool = False) -> Mention | None:
-        """Add one post unless it is the brand's own and those are not wanted (`addressed`: from a notification)."""
-        mention = self.normalise(_dump(post))
+    def _keep(self, found: dict[str, Mention], post: Any, *, notified: bool = False) -> Mention | None:
+        mention = self.normalise(_dump(post), notified=notified)
         if mention.raw.get("from_brand") and not self.brand_posts:
             return None  # the brand's own post is never a customer's mention
-        if addressed and not mention.raw.get("from_brand"):
-            mention = replace(mention, addressed=True)  # a mention, reply or quote notification
         found.setdefault(mention.external_id, mention)
         return mention
 
@@ -287,7 +286,7 @@ class BlueskySource(Source):
             posts = _dump(self._api("getPosts", self.client.app.bsky.feed.get_posts,
                                     params={"uris": uris[start:start + POSTS_PER_CALL]}))
             for post in posts.get("posts") or []:
-                self._keep(found, post, addressed=True)
+                self._keep(found, post, notified=True)
         self.meter.add("post_read", len(found), requests=requests)
         newest_note = max((str(n["indexedAt"]) for n in notes), key=when, default=None)
         since = self._search(found, state.get("since"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +56,7 @@ from sources.mastodon_status import (
     local_ref,
     newer,
     reply_visibility,
+    speaks_to,
 )
 from sources.reply_limits import ReplyRejected, check_reply_text
 from sources.spend import UsageMeter
@@ -192,11 +192,11 @@ class MastodonSource(Source):
         return {} if local and remote else {"local": True} if local else {"remote": True}
 
     # -- reading --------------------------------------------------------------------------------------
-    def normalise(self, status: Mapping[str, Any]) -> Mention:
+    def normalise(self, status: Mapping[str, Any], *, notified: bool = False) -> Mention:
         """Turn one status into a `Mention` stored under its uri (account id as the stable author id).
 
         The parent is linked by its key when this source read it before, else by a placeholder that
-        `poll` resolves (`StatusKeys.link`).
+        `poll` resolves (`StatusKeys.link`). `notified`: it came as a mention notification, so it speaks to the brand.
         """
         try:
             account = status["account"]
@@ -221,27 +221,16 @@ class MastodonSource(Source):
                 url=str(status.get("url") or status.get("uri")), language=status.get("language"),
                 author_followers=account.get("followers_count"), author_verified=False,
                 conversation_id=parent or key, parent_id=parent,
-                reply_path=path, reply_path_reason=reason, addressed=not own and self._addressed(status), raw=raw)
+                reply_path=path, reply_path_reason=reason,
+                addressed=not own and (notified or speaks_to(status, self._me)), raw=raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedResponse(f"mastodon: a status lacks {exc}") from exc
 
-    def _addressed(self, status: Mapping[str, Any]) -> bool:
-        """Return True when the status mentions the brand's account or answers one of its statuses."""
-        if self._me is None:
-            return False
-        mentioned = {str(m.get("id")) for m in status.get("mentions") or [] if isinstance(m, Mapping)}
-        return self._me in mentioned or str(status.get("in_reply_to_account_id") or "") == self._me
-
-    def _keep(self, found: dict[str, Mention], status: Any, *, addressed: bool = False) -> str | None:
-        """Add one status unless it is the brand's own and those are not wanted; return its id.
-
-        `addressed`: the status came as a mention notification, so it speaks to the brand's account.
-        """
+    def _keep(self, found: dict[str, Mention], status: Any, *, notified: bool = False) -> str | None:
+        """Add one status unless it is the brand's own and those are not wanted; return its id."""
         if not isinstance(status, Mapping) or status.get("reblog"):
             return None  # a boost is not the booster writing
-        mention = self.normalise(status)
-        if addressed and not mention.raw.get("from_brand"):
-            mention = replace(mention, addressed=True)
+        mention = self.normalise(status, notified=notified)
         if not mention.raw.get("from_brand") or self.brand_posts:
             found.setdefault(mention.external_id, mention)
         return mention.external_id
@@ -262,7 +251,7 @@ class MastodonSource(Source):
         for note in notes:
             if not isinstance(note, Mapping) or note.get("type") != "mention" or not note.get("status"):
                 continue
-            self._keep(found, note["status"], addressed=True)
+            self._keep(found, note["status"], notified=True)
             if newer(str(note["id"]), newest):
                 newest = str(note["id"])
         self.meter.add("post_read", len(found))

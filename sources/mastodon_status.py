@@ -96,6 +96,14 @@ def status_key(status: Mapping[str, Any], instance_url: str) -> str:
     return uri
 
 
+def speaks_to(status: Mapping[str, Any], account_id: str | None) -> bool:
+    """Return True when `status` mentions the account `account_id` or answers one of its statuses."""
+    if account_id is None:
+        return False
+    mentioned = {str(m.get("id")) for m in status.get("mentions") or [] if isinstance(m, Mapping)}
+    return account_id in mentioned or str(status.get("in_reply_to_account_id") or "") == account_id
+
+
 def local_ref(instance_url: str, local_id: str) -> str:
     """The key of a status known only by its local id on one instance (a parent that cannot be looked up)."""
     return f"{urlsplit(instance_url).netloc.lower()}#{local_id}"[:MAX_ID]

@@ -11,7 +11,6 @@ import csv
 import json
 import logging
 import math
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import IO, Any
 from core.domain import MAX_TEXT, Batch, Mention, Rejection, ReplyPath
 from sources.base import FatalSourceError, MalformedResponse, Source
 from sources.entities import ESCAPING_NETWORKS, decode_entities
+from sources.x_posts import names_handle
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,6 @@ def _optional_str(name: str, value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     return str(value)
-
-
-def _names_account(text: str, accounts: set[str]) -> bool:
-    """Return True when `text` @-mentions one of `accounts` (a customer's tweet to the brand)."""
-    return any(re.search(rf"(?<![\w@])@{re.escape(account)}(?!\w)", text, re.I) for account in accounts)
 
 
 def _bool(value: Any) -> bool:
@@ -364,7 +359,7 @@ class ReplaySource(Source):
             parent_id=parent,
             reply_path=ReplyPath.OPEN_IN_APP,
             reply_path_reason="replayed from a file: answer it in the network's app",
-            addressed=_names_account(record["text"], self._brand_accounts() | ({str(handle).lstrip("@")} if handle
-                                                                            else set())),
+            addressed=any(names_handle(record["text"], account) for account in
+                          self._brand_accounts() | ({str(handle).lstrip("@")} if handle else set())),
             raw=record,
         )

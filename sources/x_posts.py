@@ -90,6 +90,11 @@ def _referenced(post: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
     return [ref for ref in refs if isinstance(ref, Mapping)]
 
 
+def names_handle(text: str, handle: str) -> bool:
+    """Return True when `text` @-mentions the account `handle` ("@KestrelMobile", not "@KestrelMobileFan")."""
+    return re.search(rf"(?<![\w@])@{re.escape(handle)}(?!\w)", text, re.IGNORECASE) is not None
+
+
 def _summoned(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *, handle: str | None,
               user_id: str | None) -> bool:
     """Return True when the author @-mentioned the brand's account or quoted one of its posts."""
@@ -101,22 +106,22 @@ def _summoned(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *, han
             handle and str(mention.get("username") or "").lower() == handle.lower()
         ):
             return True
-    named = re.compile(rf"(?<![\w@])@{re.escape(handle)}(?!\w)", re.I) if handle else None
-    if named and "mentions" not in entities and named.search(post["text"]):
+    if handle and "mentions" not in entities and names_handle(post["text"], handle):
         return True  # responses without entities (no entity expansion) still carry the @handle in the text
     return any(ref.get("type") == "quoted" and user_id and quoted_authors.get(str(ref.get("id"))) == user_id
                for ref in _referenced(post))
 
 
-def reply_path_for(post: Mapping[str, Any], quoted_authors: Mapping[str, str], *, handle: str | None,
-                   user_id: str | None, can_write: bool, url: str,
-                   author_username: str = "") -> tuple[ReplyPath, str | None]:
-    """Decide how a responder can answer a post, under X's 2026 rule for self-serve API replies."""
+def reply_path_for(post: Mapping[str, Any], *, summoned: bool, handle: str | None, user_id: str | None,
+                   can_write: bool, url: str, author_username: str = "") -> tuple[ReplyPath, str | None]:
+    """Decide how a responder can answer a post, under X's 2026 rule for self-serve API replies.
+
+    `summoned`: the post @-mentions or quotes the brand (`_summoned`), as only such posts take an API reply.
+    """
     if (user_id and post.get("author_id") == user_id) or (handle and author_username.lower() == handle.lower()):
         return ReplyPath.BLOCKED, BRAND_POST_REASON
     if any(ref.get("type") == "retweeted" for ref in _referenced(post)):
         return ReplyPath.BLOCKED, "a repost cannot be replied to; answer the original post"
-    summoned = _summoned(post, quoted_authors, handle=handle, user_id=user_id)
     settings = post.get("reply_settings")
     if settings in ("mentionedUsers", "following", "subscribers", "verified") and not summoned:
         return ReplyPath.BLOCKED, f"the author limits replies ({settings})"
@@ -151,8 +156,9 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
     created = post.get("created_at")
     language = post.get("lang")
     parent = next((str(ref["id"]) for ref in _referenced(post) if ref.get("type") == "replied_to"), None)
-    path, reason = reply_path_for(post, quoted_authors, handle=handle, user_id=user_id, can_write=can_write, url=url,
-                                  author_username=username)
+    summoned = _summoned(post, quoted_authors, handle=handle, user_id=user_id)
+    path, reason = reply_path_for(post, summoned=summoned, handle=handle, user_id=user_id, can_write=can_write,
+                                  url=url, author_username=username)
     return Mention(
         network="x",
         external_id=post_id,
@@ -168,7 +174,7 @@ def normalise_post(post: Mapping[str, Any], users: Mapping[str, Mapping[str, Any
         parent_id=parent,
         reply_path=path,
         reply_path_reason=reason,
-        addressed=_summoned(post, quoted_authors, handle=handle, user_id=user_id),
+        addressed=summoned,
         raw={"post": dict(post), "author": dict(author), "query_kind": query_kind},
     )
 
@@ -262,5 +268,5 @@ def load_cursor(cursor: str | None, name: str) -> dict[str, Any]:
 
 
 __all__ = ["X_MAX_WEIGHTED_CHARS", "X_URL_WEIGHT", "contains_url", "find_reply_among",
-           "finish_run", "is_brand_author", "load_cursor", "normalise_page", "normalise_post",
+           "finish_run", "is_brand_author", "load_cursor", "names_handle", "normalise_page", "normalise_post",
            "replies_to", "reply_path_for", "same_reply_text", "snowflake_time", "weighted_length"]
