@@ -183,8 +183,11 @@ class MultilingualClassifier(Classifier):
         self._urgency = urgency or UrgencyRules()
         self._local_urgency = UrgencyRules(MULTILINGUAL_KEYWORDS)
         self._batch_size = batch_size
-        self._abstain_margin = abstain_margin
-        self._explain_words = explain_words
+        self._decisions = DecisionSettings(
+            abstain_margin=abstain_margin, complaint_threshold=meta.complaint_threshold, explain_words=explain_words,
+            irony=IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint),
+            reply_threshold=self._extra_meta.reply_threshold,
+        )
         self._e5_languages = frozenset(lang.lower() for lang in (languages or meta.languages))
         # Categories from the encoder (`model_categories`, or brands that define their own): e5 learns the same
         # categories from the same descriptions, examples and corrections, on its own vectors, so a Spanish post
@@ -316,18 +319,12 @@ class MultilingualClassifier(Classifier):
         self, posts: Sequence[Post], languages: Sequence[str | None], encoded: Mapping[str, Any]
     ) -> list[Scores]:
         result, shares = self._pass(encoded["input_ids"], encoded["attention_mask"])
-        settings = DecisionSettings(
-            abstain_margin=self._abstain_margin, complaint_threshold=self._meta.complaint_threshold,
-            explain_words=self._explain_words,
-            irony=IronyRule(self._extra_meta.irony_threshold, self._extra_meta.irony_min_complaint),
-            reply_threshold=self._extra_meta.reply_threshold,
-        )
         outputs = BatchOutputs(
             calibrated(result, self._temperature), shares, encoded["offset_mapping"],
             encoded["attention_mask"].numpy(), extra=score_extra(self._extra, self._extra_meta, result),
             categories=None if self._categories is None else self._categories.score([p.brand for p in posts], result),
         )
-        out = decide_posts(posts, languages, outputs, settings,
+        out = decide_posts(posts, languages, outputs, self._decisions,
                            match=lambda post, builtin: self._match_urgency(post, builtin=builtin))
         if self.relevance:  # the pooled vectors the heads read say which posts a brand's e5 filter hides
             out = self.relevance.mark([p.brand for p in posts], result.pooled, out)

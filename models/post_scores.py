@@ -70,16 +70,17 @@ def decide_posts(posts: Sequence[Post], languages: Sequence[str | None], outputs
         complaint_shares = extra.irony_shares[row] if decision.sarcastic and extra is not None \
             else outputs.shares["complaint"][row, :, 0].numpy()
         label = int(decision.sentiment_probs.argmax())
+        sentiment = SENTIMENTS[label]
         words = explain(
             post.text, outputs.offsets[row], outputs.mask[row], label=label,
             sentiment_shares=outputs.shares["sentiment"][row].numpy(), complaint_shares=complaint_shares,
             complaint=complaint, k=k,
         )
-        reply_prob = None if extra is None or settings.reply_threshold is None else float(extra.reply[row])
-        respond = complaint if reply_prob is None or settings.reply_threshold is None else wants_response(
-            complaint=complaint, reply_prob=reply_prob, threshold=settings.reply_threshold,
-            sentiment=SENTIMENTS[label], text=post.text,
-        )
+        respond, reply_prob = complaint, None  # without a reply head, a complaint is what needs an answer
+        if extra is not None and settings.reply_threshold is not None:
+            reply_prob = float(extra.reply[row])
+            respond = wants_response(complaint=complaint, reply_prob=reply_prob, threshold=settings.reply_threshold,
+                                     sentiment=sentiment, text=post.text)
         found = match(post, scored is None)
         if found.category != "none" or scored is None:
             # a configured keyword wins outright; without categories from the encoder the built-in lists decide too
@@ -87,7 +88,7 @@ def decide_posts(posts: Sequence[Post], languages: Sequence[str | None], outputs
         else:
             pick = pick_category(
                 scored[row], row, text=post.text, offsets=outputs.offsets[row], mask=outputs.mask[row],
-                complaint=complaint, praise=SENTIMENTS[label] == "positive" and not respond, k=k,
+                complaint=complaint, praise=sentiment == "positive" and not respond, k=k,
                 keywords=match(post, True) if scored[row].learned is not None else None,
             )
         out.append(assemble(decision, complaint=complaint, explanation=words, language=language, pick=pick,
