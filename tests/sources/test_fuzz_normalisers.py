@@ -17,6 +17,7 @@ from core.storage import Database
 from core.storage.schema import MentionRow
 from monitor.pipeline.ingest import clean_text, store_batch
 from sources.base import MalformedResponse
+from sources.entities import decode_entities
 from sources.reddit_things import normalise_thing
 from sources.replay import ReplaySource
 from sources.x_posts import normalise_post
@@ -135,7 +136,8 @@ def test_valid_x_posts_always_normalise(post_id: int, text: str, created: str | 
     users = {"7": {"id": "7", "username": "alice_w", "name": text[:20]}}
     mention = normalise_post(post, users, {}, handle="KestrelMobile", user_id="1500", can_write=False,
                              query_kind="search")
-    assert mention.text == text and mention.external_id == str(post_id)
+    # X sends &amp; &lt; &gt; escaped, and they are decoded once at ingest: a drawn "&gt;" reads as ">"
+    assert mention.text == decode_entities(text) and mention.external_id == str(post_id)
     assert_storable([mention], replay_source(Path("unused")))
 
 
