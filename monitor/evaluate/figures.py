@@ -13,7 +13,8 @@ such route alerted on cannot reach a later one, so it is left out of the later r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,13 @@ class Counts:
     tn: int = 0
     unlabelled: int = 0
     taken_earlier: int = 0
+    #: Unlabelled posts the decision took (alerted, queued): counted in `decided`, in no figure.
+    unlabelled_decided: int = 0
+
+    @property
+    def decided(self) -> int:
+        """Return every post the decision took, labelled or not (a route's alerts, a queue's items)."""
+        return self.tp + self.fp + self.unlabelled_decided
 
     @property
     def precision(self) -> float | None:
@@ -87,16 +95,17 @@ class Counts:
     def as_dict(self) -> dict[str, Any]:
         """Return the counts and the rounded figures as JSON values."""
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "unlabelled": self.unlabelled,
-                "taken_earlier": self.taken_earlier, "precision": _round(self.precision),
-                "recall": _round(self.recall), "f1": _round(self.f1)}
+                "taken_earlier": self.taken_earlier, "unlabelled_decided": self.unlabelled_decided,
+                "precision": _round(self.precision), "recall": _round(self.recall), "f1": _round(self.f1)}
 
 
 def count(pairs: Sequence[tuple[bool | None, bool]], *, taken: Sequence[bool] | None = None) -> Counts:
     """Count (truth, decision) pairs; a pair whose `taken` is true and was missed counts as taken earlier."""
-    tp = fp = fn = tn = unlabelled = earlier = 0
+    tp = fp = fn = tn = unlabelled = earlier = unlabelled_decided = 0
     for index, (truth, decided) in enumerate(pairs):
         if truth is None:
             unlabelled += 1
+            unlabelled_decided += decided
         elif truth and not decided and taken is not None and taken[index]:
             earlier += 1
         elif truth and decided:
@@ -107,7 +116,7 @@ def count(pairs: Sequence[tuple[bool | None, bool]], *, taken: Sequence[bool] | 
             fn += 1
         else:
             tn += 1
-    return Counts(tp, fp, fn, tn, unlabelled, earlier)
+    return Counts(tp, fp, fn, tn, unlabelled, earlier, unlabelled_decided)
 
 
 def route_counts(rules: Sequence[RouteRule], posts: Sequence[PostResult]) -> dict[str, Counts]:
@@ -151,16 +160,26 @@ class StreamFigures:
     #: The thank-you list against the posts that could open an item of their own: a follow-up that joined a case
     #: already open (a customer's "thanks, sorted" under the team's answer) is answered there, not listed.
     thank_opening: Counts = field(default_factory=Counts)
+    #: The brands' own posts in the stream (`from_brand`: the team's answers): never alerted, so not counted per post.
+    brand_posts: int = 0
+    #: What the team got, labels or not: own-brand customer posts by level, queue items by kind, and the posts the
+    #: classifier read as complaints by category.
+    workload: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def alertable_posts(self) -> int:
+        """Return the replayed posts that could raise an alert: all but the brands' own."""
+        return self.posts - self.brand_posts
 
     @property
     def messages_per_post(self) -> float:
-        """Return Slack messages queued per replayed post."""
-        return self.slack_messages / self.posts if self.posts else 0.0
+        """Return Slack messages queued per replayed post that could raise one (the brands' own posts left out)."""
+        return self.slack_messages / self.alertable_posts if self.alertable_posts else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Return every figure as JSON values."""
         return {
-            "posts": self.posts, "own_posts": self.own_posts,
+            "posts": self.posts, "own_posts": self.own_posts, "brand_posts": self.brand_posts,
             "routes": {name: c.as_dict() for name, c in self.routes.items()},
             "any_alert": self.any_alert.as_dict(), "high_or_critical_alerts": self.high_alerts.as_dict(),
             "category": self.category, "thank": self.thank.as_dict(), "thank_opening": self.thank_opening.as_dict(),
@@ -168,7 +187,7 @@ class StreamFigures:
             "security": self.security.as_dict(),
             "slack_messages": self.slack_messages, "slack_messages_per_post": round(self.messages_per_post, 4),
             "messages_by_rule": self.messages_by_rule, "model": self.model, "wrongly_queued": self.wrongly_queued,
-            "unplaced": self.unplaced,
+            "unplaced": self.unplaced, "workload": self.workload,
         }
 
 
@@ -193,7 +212,19 @@ def stream_figures(settings: Settings, run: RouteRun) -> StreamFigures:
         model=model_figures(posts),
         wrongly_queued=wrongly_queued_counts(customers),
         unplaced=unplaced(customers),
+        brand_posts=sum(p.from_brand for p in posts),
+        workload=workload(customers),
     )
+
+
+def workload(customers: Sequence[PostResult]) -> dict[str, dict[str, int]]:
+    """Count what the team got from the customers' posts, which needs no label: levels, queue items, categories."""
+    def tally(values: Iterable[str]) -> dict[str, int]:
+        return dict(Counter(values).most_common())
+
+    return {"levels": tally(p.level for p in customers),
+            "queue_items": tally(p.opened for p in customers if p.opened is not None),
+            "complaint_categories": tally(p.category for p in customers if p.complaint)}
 
 
 def _joined(post: PostResult) -> bool:
@@ -265,23 +296,23 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
     lines = [title, f"{'route':<20} {'alerts':>6} {'precision':>9} {'recall':>6} {'F1':>6} {'unlabelled':>10}"]
 
     def row(name: str, c: Counts) -> str:
-        return (f"{name:<20} {c.tp + c.fp:>6} {_cell(c.precision):>9} {_cell(c.recall):>6} {_cell(c.f1):>6} "
+        return (f"{name:<20} {c.decided:>6} {_cell(c.precision):>9} {_cell(c.recall):>6} {_cell(c.f1):>6} "
                 f"{c.unlabelled:>10}")
 
     lines += [row(name, c) for name, c in figures.routes.items()]
     lines.append(row("(any route)", figures.any_alert))
     high = figures.high_alerts
-    lines.append(f"high or critical alerts: {high.tp + high.fp}, precision {_cell(high.precision)} "
+    lines.append(f"high or critical alerts: {high.decided}, precision {_cell(high.precision)} "
                  f"({high.fp} on posts that need no action)")
     cat = figures.category
     lines.append(f"category macro-F1: {_cell(cat['macro_f1'])} on {cat['n']} labelled posts "
                  f"(accuracy {_cell(cat['accuracy'])})")
     thank, respond = figures.thank, figures.respond
     opening = figures.thank_opening
-    lines.append(f"thank-you list: {thank.tp + thank.fp} items, precision {_cell(thank.precision)}, "
+    lines.append(f"thank-you list: {thank.decided} items, precision {_cell(thank.precision)}, "
                  f"recall {_cell(thank.recall)}; {opening.tp} of the {opening.tp + opening.fn} thank posts that "
                  f"joined no open case ({_cell(opening.recall)}; the others are answered in their case)")
-    lines.append(f"respond queue: {respond.tp + respond.fp} items opened, precision {_cell(respond.precision)}, "
+    lines.append(f"respond queue: {respond.decided} items opened, precision {_cell(respond.precision)}, "
                  f"recall {_cell(respond.recall)}; scams queued {figures.wrongly_queued['scam_queued']}, "
                  f"no-action posts queued to respond {figures.wrongly_queued['no_action_queued_respond']}, "
                  f"to thank {figures.wrongly_queued['no_action_queued_thank']}")
@@ -289,11 +320,14 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
         out = figures.unplaced
         lines.append(f"in no case or incident: {out['need_action_unplaced']} of {out['need_action']} posts that need "
                      f"action, {out['outage_unplaced']} of {out['outage']} outage posts")
+    if figures.workload:
+        lines += _workload_lines(figures.own_posts, figures.workload)
     security = figures.security
-    lines.append(f"security alerts: {security.tp + security.fp}, precision {_cell(security.precision)}, "
+    lines.append(f"security alerts: {security.decided}, precision {_cell(security.precision)}, "
                  f"recall {_cell(security.recall)} of {security.tp + security.fn} scams")
+    answers = f"; the brands' own {figures.brand_posts} left out" if figures.brand_posts else ""
     lines.append(f"Slack messages per post: {figures.messages_per_post:.3f} ({figures.slack_messages} messages "
-                 f"for {figures.posts} posts)")
+                 f"for {figures.alertable_posts} posts{answers})")
     model = figures.model
     parts = []
     if "sentiment" in model:
@@ -305,3 +339,14 @@ def format_figures(figures: StreamFigures, *, title: str) -> str:
     if parts:
         lines.append("model on the stream: " + ", ".join(parts))
     return "\n".join(lines)
+
+
+def _workload_lines(customers: int, work: dict[str, dict[str, int]]) -> list[str]:
+    def share(counts: dict[str, int], total: int) -> str:
+        return ", ".join(f"{name} {n} ({n / total:.0%})" for name, n in counts.items()) if total else "none"
+
+    complaints = sum(work["complaint_categories"].values())
+    return [f"levels of the {customers} customer posts: {share(work['levels'], customers)}",
+            f"queue items they opened: {share(work['queue_items'], customers)}",
+            f"categories of the {complaints} posts read as complaints: "
+            f"{share(work['complaint_categories'], complaints)}"]

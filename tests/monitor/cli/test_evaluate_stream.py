@@ -37,8 +37,28 @@ def test_each_route_is_measured_against_the_labels(tmp_path: Path, slack: SlackL
     assert figures["thank"]["tp"] == 1 and figures["thank"]["precision"] == 1.0
     assert figures["category"]["n"] == 3
     assert figures["model"]["irony"] == {"n": 1, "read_as_complaint": 1.0}
+    work = figures["workload"]  # what the team got, counted without labels
+    assert sum(work["levels"].values()) == figures["own_posts"]
+    assert work["queue_items"].get("thank", 0) == figures["thank"]["tp"] + figures["thank"]["fp"]
+    assert work["queue_items"].get("respond", 0) == figures["respond"]["tp"] + figures["respond"]["fp"]
+    assert 1 <= sum(work["complaint_categories"].values()) <= figures["own_posts"]
     assert slack.all_messages() == []  # the configured Slack never heard a thing
     assert not (tmp_path / "brandmon.db").exists()  # nor did the configured database
+
+
+def test_the_brands_own_answers_are_not_counted_as_posts_that_could_alert(tmp_path: Path) -> None:
+    answer = ("@user0 so sorry about this, we are on it", "Acme",
+              {"from_brand": True, "parent_id": "p0", "conversation_id": "p0"})
+    stream = write_stream(tmp_path / "stream.jsonl", [*POSTS, answer])
+    code, out, err = _evaluate("--stream", str(stream), "-c", str(write_config(tmp_path / "brandmon.yaml")), "--json")
+    assert code == 0, err
+    figures = json.loads(out)
+    # the team's answer is replayed (it joins the customer's case) but can raise no alert
+    assert figures["posts"] == len(POSTS) + 1 and figures["brand_posts"] == 1
+    assert figures["slack_messages"] == 3 and figures["slack_messages_per_post"] == 0.5
+    code, out, err = _evaluate("--stream", str(stream), "-c", str(write_config(tmp_path / "brandmon.yaml")))
+    assert code == 0, err
+    assert "Slack messages per post: 0.500 (3 messages for 6 posts; the brands' own 1 left out)" in out
 
 
 def test_the_table_names_the_model_and_every_route(tmp_path: Path) -> None:
@@ -48,6 +68,7 @@ def test_the_table_names_the_model_and_every_route(tmp_path: Path) -> None:
     assert code == 0, err
     assert "6 posts of stream.jsonl scored by lexicon" in out
     assert "negatives" in out and "complaints" in out and "Slack messages per post: 0.500" in out
+    assert "levels of the 5 customer posts: " in out and "queue items they opened: " in out
     assert "routing" in err  # the progress bar goes to stderr
 
 
