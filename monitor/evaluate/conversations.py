@@ -33,25 +33,32 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "brandmon.exam
 
 @dataclass(frozen=True, slots=True)
 class ConversationStream:
-    """The records of the stream, the customer posts each company got, and the customer posts no company answered."""
+    """The records of the stream, the customer posts each company got, and the posts of the export left out."""
 
     records: list[dict[str, Any]]
     customers: Counter[str]
+    #: Posts in conversations no company answered.
     unanswered: int
+    #: Answers by a second company in another company's thread.
+    other_company: int = 0
+    #: Rows the replay source refused, with its reasons.
+    rejected: tuple[str, ...] = ()
 
 
-def _mentions(export: Path) -> list[Mention]:
+def _mentions(export: Path) -> tuple[list[Mention], list[str]]:
     source = ReplaySource(name="conversations", brand="export",
                           options={"path": str(export), "brand_posts": True, "batch_size": 5000})
     found: list[Mention] = []
+    rejected: list[str] = []
     cursor: str | None = None
     try:
         while True:
             batch = source.poll(cursor)
             found.extend(batch.mentions)
+            rejected.extend(f"{r.location}: {r.reason}" for r in batch.rejected)
             cursor = batch.cursor
             if batch.exhausted:
-                return found
+                return found, rejected
     finally:
         source.close()
 
@@ -71,7 +78,8 @@ def _roots(parents: dict[str, str | None]) -> dict[str, str]:
 
 def conversation_stream(export: Path) -> ConversationStream:
     """Read `export` through the replay source and give each answered conversation's posts to its company."""
-    mentions = sorted(_mentions(export), key=lambda m: m.created_at)
+    found, rejected = _mentions(export)
+    mentions = sorted(found, key=lambda m: m.created_at)
     brand_posts = {m.external_id for m in mentions if m.raw.get("from_brand")}
     roots = _roots({m.external_id: m.parent_id for m in mentions})
     company: dict[str, str] = {}
@@ -80,7 +88,7 @@ def conversation_stream(export: Path) -> ConversationStream:
             company.setdefault(roots[mention.external_id], mention.author_handle)
     records: list[dict[str, Any]] = []
     customers: Counter[str] = Counter()
-    unanswered = 0
+    unanswered = other_company = 0
     for mention in mentions:
         own = mention.external_id in brand_posts
         root = roots[mention.external_id]
@@ -89,6 +97,7 @@ def conversation_stream(export: Path) -> ConversationStream:
             unanswered += 1
             continue
         if own and mention.author_handle != brand:  # another company stepping into the thread
+            other_company += 1
             continue
         record: dict[str, Any] = {
             "id": mention.external_id, "network": mention.network, "brand": brand,
@@ -102,7 +111,7 @@ def conversation_stream(export: Path) -> ConversationStream:
             record["addressed"] = mention.parent_id in brand_posts or names_handle(mention.raw["text"], brand)
             customers[brand] += 1
         records.append(record)
-    return ConversationStream(records, customers, unanswered)
+    return ConversationStream(records, customers, unanswered, other_company, tuple(rejected))
 
 
 def stream_config(base: dict[str, Any], brands: Sequence[str]) -> dict[str, Any]:
@@ -139,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     top = ", ".join(f"{brand} {n}" for brand, n in stream.customers.most_common(5))
     print(f"{len(stream.records)} posts: {sum(stream.customers.values())} from customers of {len(stream.customers)} "
           f"companies ({top}, ...), {len(stream.records) - sum(stream.customers.values())} answers; "
-          f"{stream.unanswered} posts in conversations no company answered left out")
+          f"left out: {stream.unanswered} posts in conversations no company answered, {stream.other_company} answers "
+          f"by a second company in a thread, {len(stream.rejected)} rows the replay refused")
+    for reason in stream.rejected:
+        print(f"  refused {reason}")
     print(f"next: brandmon evaluate --stream {args.out / 'stream.jsonl'} -c {args.out / 'brandmon.yaml'}")
 
 

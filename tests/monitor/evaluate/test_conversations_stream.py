@@ -43,6 +43,8 @@ def test_each_post_goes_to_the_company_that_answers_its_thread() -> None:
         if parent and rows.get(parent, {}).get("inbound") == "False":
             assert record["addressed"]  # it answers the company
     assert sum(stream.customers.values()) == sum(not r.get("from_brand") for r in stream.records)
+    # every row is in the stream or counted as left out
+    assert len(stream.records) + stream.unanswered + stream.other_company + len(stream.rejected) == len(rows)
     assert stream.customers["AmazonHelp"] > 100 and stream.customers["AppleSupport"] > 100
 
 
