@@ -39,6 +39,20 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
     ),
 }
 
+#: Idioms that hold a built-in phrase but not its category: "calm down", "let me down" and a speed test's
+#: "900 down" are no outage. Their spans are blanked before the built-in lists are matched (a brand's own phrases
+#: are matched as written). Taken from the contexts of "down" in ../shared/data (complaints, the conversations'
+#: customer tweets, TweetEval train: "sat down", "1st down", "calm down", "let down", "hands down" ...).
+NOT_THE_CATEGORY: Mapping[str, str] = {
+    "outage": (
+        r"(?:calm(?:ing)?|settle|cool|slow(?:ing)?|sat|sit(?:s|ting)?|step(?:s|ping|ped)?|back(?:ing)?|hands|"
+        r"upside|count(?:ing)?|wind(?:s|ing)?|turn(?:s|ed|ing)?|put(?:s|ting)?|writ(?:e|ing)|lay|look(?:ing)?|"
+        r"head|narrow(?:ed)?|lock(?:s|ed|ing)?|(?:let|letting|lets)(?:\s+(?:me|us|you|him|her|them|everyone))?|"
+        r"\d+(?:st|nd|rd|th)|\d+(?:\.\d+)?\s*(?:mbps|mb/s|mbit|megs?|gbps)?)\s+down"
+        r"|down\s+(?:the\s+(?:road|street|line|hall)|to\s+earth|under|payment)"
+    ),
+}
+
 #: How urgent each category is on its own, before sentiment and severity add to it.
 CATEGORY_WEIGHT: Mapping[str, float] = {
     "safety": 1.0,
@@ -77,6 +91,8 @@ class UrgencyRules:
         self._per_brand = {
             brand.casefold(): self._compile(keywords) for brand, keywords in (per_brand or {}).items()
         }
+        self._idioms = {category: re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE)
+                        for category, pattern in NOT_THE_CATEGORY.items()}
 
     @staticmethod
     def _compile(keywords: Mapping[str, Sequence[str]]) -> dict[str, re.Pattern[str]]:
@@ -104,7 +120,12 @@ class UrgencyRules:
         best: UrgencyMatch | None = None
         for table in tables:
             for category, pattern in table.items():
-                found = tuple(dict.fromkeys(m.group(0).casefold() for m in pattern.finditer(text)))
+                idioms = self._idioms.get(category) if table is not self._overrides else None
+                if idioms is not None and not (brand and table is self._per_brand.get(brand.casefold())):
+                    searched = idioms.sub(lambda m: " " * len(m.group(0)), text)
+                else:
+                    searched = text
+                found = tuple(dict.fromkeys(m.group(0).casefold() for m in pattern.finditer(searched)))
                 if not found:
                     continue
                 if best is None or CATEGORY_WEIGHT[category] > CATEGORY_WEIGHT[best.category]:

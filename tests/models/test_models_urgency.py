@@ -27,6 +27,31 @@ def test_brand_keywords_apply_to_their_brand_only() -> None:
     assert rules.match("click and collect is slow").category == "delivery"
 
 
+@pytest.mark.parametrize("text", [
+    "Mildly irritated by 3 marketing texts today. I get it, Black Friday. Calm down.",  # issue 14's CRITICAL outage
+    "Fibre install done, 900 down on the first test",  # a speed test
+    "80 Mbps down and 20 up, happy", "you let me down again", "hands down the best network",
+    "sat down to watch the match", "1st down and ten", "my account got locked down", "down the road from me",
+])
+def test_idioms_that_hold_down_are_no_outage(text: str) -> None:
+    assert UrgencyRules().match(text).category == "none"
+
+
+@pytest.mark.parametrize("text", [
+    "Kestrel down nationwide?", "@KestrelMobile down again in Croydon", "broadband down 2nd day",
+    "sat down to watch and the app is down", "network down since 9", "calm down? my signal has been down all day",
+])
+def test_down_still_means_an_outage_outside_those_idioms(text: str) -> None:
+    found = UrgencyRules().match(text)
+    assert found.category == "outage" and "down" in found.phrases
+
+
+def test_a_brands_own_phrase_is_matched_as_written() -> None:
+    rules = UrgencyRules(per_brand={"Acme": {"outage": ["calm down"]}})
+    assert rules.match("please calm down the app", "acme").category == "outage"
+    assert rules.match("please calm down the app", "zeta").category == "none"
+
+
 def test_unknown_category_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown urgency category 'vip'"):
         UrgencyRules({"vip": ["ceo"]})
