@@ -25,7 +25,11 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
     ),
     "churn_risk": (
         "cancel", "cancelling", "canceling", "switching to", "leaving", "done with", "never again",
-        "close my account", "unsubscribe", "last time", "moving to",
+        "close my account", "unsubscribe", "moving to",
+        # "last time" alone is mostly a story ("last time I switched it took 4 days"); these say goodbye
+        "this is the last time", "that's the last time", "that is the last time", "this was the last time",
+        "last time i buy", "last time i use", "last time i fly", "last time i order", "last time i shop",
+        "last time i ever",
         "taking my business elsewhere", "switching provider",
     ),
     "billing": (

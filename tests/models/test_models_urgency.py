@@ -46,6 +46,17 @@ def test_down_still_means_an_outage_outside_those_idioms(text: str) -> None:
     assert found.category == "outage" and "down" in found.phrases
 
 
+@pytest.mark.parametrize(("text", "category"), [
+    ("Last time I switched networks it took 4 days, this took 3 hours", "none"),  # a story, said in praise
+    ("The last time I had @ChipotleTweets was Halloween, SO EXCITED", "none"),  # issue 14's churn risk
+    ("@ShockTop This is the last time I buy shocktop", "churn_risk"),  # the complaints set's goodbye
+    ("that's the last time I fly with you", "churn_risk"),
+    ("never again, last time i ever order from here", "churn_risk"),
+])
+def test_last_time_is_churn_only_as_a_goodbye(text: str, category: str) -> None:
+    assert UrgencyRules().match(text).category == category
+
+
 def test_a_brands_own_phrase_is_matched_as_written() -> None:
     rules = UrgencyRules(per_brand={"Acme": {"outage": ["calm down"]}})
     assert rules.match("please calm down the app", "acme").category == "outage"
