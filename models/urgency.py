@@ -12,6 +12,9 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
         "fire", "smoke", "burn", "burned", "explode", "exploded", "injury", "injured", "hospital",
         "choking", "allergic", "poison", "unsafe", "dangerous", "overheating", "sparks",
         "caught fire", "electric shock", "food poisoning", "allergic reaction", "fire hazard",
+        # something in the food that should not be there (the conversations' "lovely piece of plastic in my bowl")
+        "piece of plastic", "piece of glass", "piece of metal", "shard of glass", "plastic in my", "glass in my",
+        "metal in my", "hair in my", "foreign object",
     ),
     "legal": (
         "lawyer", "lawsuit", "sue", "suing", "legal action", "attorney", "gdpr", "data breach",
@@ -54,6 +57,10 @@ NOT_THE_CATEGORY: Mapping[str, str] = {
         r"head|narrow(?:ed)?|lock(?:s|ed|ing)?|(?:let|letting|lets)(?:\s+(?:me|us|you|him|her|them|everyone))?|"
         r"\d+(?:st|nd|rd|th)|\d+(?:\.\d+)?\s*(?:mbps|mb/s|mbit|megs?|gbps)?)\s+down"
         r"|down\s+(?:the\s+(?:road|street|line|hall)|to\s+earth|under|payment)"
+    ),
+    # Amazon's Fire devices and figures of speech ("my fire stick", "burned out", "fire up")
+    "safety": (
+        r"fire\s*(?:tv|stick|phone|tablet|hd)s?|kindle\s+fire|fire\s+(?:up|away)|under\s+fire|burn(?:ed|t)?\s+out"
     ),
 }
 

@@ -57,6 +57,20 @@ def test_last_time_is_churn_only_as_a_goodbye(text: str, category: str) -> None:
     assert UrgencyRules().match(text).category == category
 
 
+@pytest.mark.parametrize("text", [
+    "Found this lovely piece of plastic in my @ChipotleTweets bowl today",  # the conversations sample
+    "there was a piece of glass in one of your cans", "found a hair in my soup bowl",
+])
+def test_something_in_the_food_is_a_safety_matter(text: str) -> None:
+    assert UrgencyRules().match(text).category == "safety"
+
+
+@pytest.mark.parametrize("text", ["@AmazonHelp trying off my fire stick", "my Fire TV keeps restarting",
+                                  "honestly burned out on this hold music", "fire up the new app"])
+def test_fire_devices_and_figures_of_speech_are_no_safety_matter(text: str) -> None:
+    assert UrgencyRules().match(text).category != "safety"
+
+
 def test_a_brands_own_phrase_is_matched_as_written() -> None:
     rules = UrgencyRules(per_brand={"Acme": {"outage": ["calm down"]}})
     assert rules.match("please calm down the app", "acme").category == "outage"

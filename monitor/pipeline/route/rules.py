@@ -38,6 +38,9 @@ class RoutingFacts:
 #: Where the classify step keeps the needs-a-reply decision in a stored classification's `explanation`.
 NEEDS_REPLY_KEY = "needs_reply"
 
+#: Categories a public thank-you must never answer, however warm the words: a person reads the post first.
+NEVER_THANKED = frozenset({"safety", "legal"})
+
 #: Urgency levels that put a post in front of the team at once; a post that needs nothing never gets one.
 PRESSING_LEVELS = ("critical", "high")
 
@@ -146,13 +149,16 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     A post that relays news (`relays`: a retweet, a shared link with no voice of its own) or advertises
     (`advertises`: "PM me for prices", "link in bio") asks nothing of the team, whatever its words say. Otherwise a
     complaint (sarcastic praise included: the classifier reads it as one), negativity or a question needs a
-    responder; positive words that ask nothing are thanked. Between the two
+    responder; so does a post in a safety or legal category, whatever its words (`NEVER_THANKED`: sarcasm about
+    plastic in the food must not get a public thank-you); positive words that ask nothing are thanked. Between the two
     the model's needs-a-reply decision speaks where it has one, so a post that needs nothing (news, spam, chatter)
     opens no item, even when its urgency words or an unsure sentiment would otherwise have queued it.
     """
     if relays(facts.text, facts.language) or advertises(facts.text):
         return None
     if facts.complaint or facts.sentiment == "negative" or asks_question(facts.text):
+        return "respond"
+    if facts.urgency_category in NEVER_THANKED:  # "found this lovely piece of plastic in my bowl"
         return "respond"
     if asks_nothing(sentiment=facts.sentiment, complaint=facts.complaint, text=facts.text):
         return "thank"

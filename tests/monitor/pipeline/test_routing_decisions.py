@@ -60,6 +60,14 @@ def test_without_a_reply_head_level_and_doubt_decide(changes: dict[str, Any], le
     assert queue_kind(facts(needs_reply=None, **changes), urgency_level=level) == kind
 
 
+@pytest.mark.parametrize("category", ["safety", "legal"])
+def test_warm_words_about_safety_or_the_law_are_read_before_any_thank_you(category: str) -> None:
+    # the conversations sample's "Found this lovely piece of plastic in my @ChipotleTweets bowl today"
+    post = facts("Found this lovely piece of plastic in my bowl today", urgency_category=category)
+    assert queue_kind(post, urgency_level="normal") == "respond"
+    assert queue_kind(facts(urgency_category="billing"), urgency_level="low") == "thank"
+
+
 def scores(*, sentiment: str = "neutral", complaint: bool = False, urgency: float = 0.9,
            needs_reply: str | None = "none") -> Scores:
     return Scores(sentiment=sentiment, sentiment_probs={"negative": 0.1, "neutral": 0.8, "positive": 0.1},  # type: ignore[arg-type]
