@@ -58,6 +58,9 @@ NOT_THE_CATEGORY: Mapping[str, str] = {
         r"\d+(?:st|nd|rd|th)|\d+(?:\.\d+)?\s*(?:mbps|mb/s|mbit|megs?|gbps)?)\s+down"
         r"|down\s+(?:the\s+(?:road|street|line|hall)|to\s+earth|under|payment)"
     ),
+    # money that was not taken: "no bill shock", "no hidden fees", "at no charge" ("no refund" still is billing)
+    "billing": r"no\s+(?:bill\s+shock|surprise\s+(?:bills?|charges?)|hidden\s+(?:charges?|fees)|extra\s+charges?)"
+               r"|at\s+no\s+(?:extra\s+)?charge|free\s+of\s+charge",
     # Amazon's Fire devices and figures of speech ("my fire stick", "burned out", "fire up")
     "safety": (
         r"fire\s*(?:tv|stick|phone|tablet|hd)s?|kindle\s+fire|fire\s+(?:up|away)|under\s+fire|burn(?:ed|t)?\s+out"

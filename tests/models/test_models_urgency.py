@@ -71,6 +71,16 @@ def test_fire_devices_and_figures_of_speech_are_no_safety_matter(text: str) -> N
     assert UrgencyRules().match(text).category != "safety"
 
 
+@pytest.mark.parametrize(("text", "category"), [
+    ("roaming in Lisbon just worked. no texts, no faff, no bill shock. thank you", "none"),  # issue 14's example
+    ("the screen was swapped at no charge", "none"), ("no hidden fees they said", "none"),
+    ("11 days since I cancelled and still no refund", "billing"),
+    ("no hidden fees, no bill shock, but they charged me twice", "billing"),
+])
+def test_money_that_was_not_taken_is_no_billing_matter(text: str, category: str) -> None:
+    assert UrgencyRules().match(text).category == category
+
+
 def test_a_brands_own_phrase_is_matched_as_written() -> None:
     rules = UrgencyRules(per_brand={"Acme": {"outage": ["calm down"]}})
     assert rules.match("please calm down the app", "acme").category == "outage"
