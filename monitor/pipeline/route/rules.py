@@ -143,6 +143,23 @@ def advertises(text: str) -> bool:
     return _ADVERT.search(text.replace("\u2019", "'")) is not None
 
 
+#: How sarcasm dresses as praise: "(just) love when/how/it when", "love paying/waiting/being ...", and the
+#: unamused and expressionless faces. In TweetEval irony they mark ironic tweets (train 75 of 82, val 16 of 16;
+#: the test split was not read), and on the complaints set all 3 posts that use them are complaints ("Love when
+#: @nationalgridus hangs up on you when you're trying to pay your bill!"); in general tweets "love how" is often
+#: meant, so they only keep a post off the thank-you list.
+_SARCASM = re.compile(
+    r"(?<!\w)(?:just |gotta |i )?love (?:it when|when|how|being|getting|paying|waiting|waking|having|spending|"
+    r"sitting|standing|dealing)(?!\w)|[\U0001F612\U0001F611]",
+    re.IGNORECASE,
+)
+
+
+def sounds_sarcastic(text: str) -> bool:
+    """Return True for praise-shaped words that often say the opposite ("love paying for a signal I never get")."""
+    return _SARCASM.search(text.replace("\u2019", "'")) is not None
+
+
 def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     """Decide whether a post needs a responder: "respond", "thank", or None for no queue item.
 
@@ -150,7 +167,9 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     (`advertises`: "PM me for prices", "link in bio") asks nothing of the team, whatever its words say. Otherwise a
     complaint (sarcastic praise included: the classifier reads it as one), negativity or a question needs a
     responder; so does a post in a safety or legal category, whatever its words (`NEVER_THANKED`: sarcasm about
-    plastic in the food must not get a public thank-you); positive words that ask nothing are thanked. Between the two
+    plastic in the food must not get a public thank-you), and praise-shaped words that sarcasm wears
+    (`sounds_sarcastic`: "love paying for a signal I never get"); positive words that ask nothing are thanked.
+    Between the two
     the model's needs-a-reply decision speaks where it has one, so a post that needs nothing (news, spam, chatter)
     opens no item, even when its urgency words or an unsure sentiment would otherwise have queued it.
     """
@@ -159,6 +178,8 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     if facts.complaint or facts.sentiment == "negative" or asks_question(facts.text):
         return "respond"
     if facts.urgency_category in NEVER_THANKED:  # "found this lovely piece of plastic in my bowl"
+        return "respond"
+    if sounds_sarcastic(facts.text):  # a public thank-you to sarcasm is worse than a person reading it
         return "respond"
     if asks_nothing(sentiment=facts.sentiment, complaint=facts.complaint, text=facts.text):
         return "thank"

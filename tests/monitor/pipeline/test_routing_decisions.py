@@ -68,6 +68,21 @@ def test_warm_words_about_safety_or_the_law_are_read_before_any_thank_you(catego
     assert queue_kind(facts(urgency_category="billing"), urgency_level="low") == "thank"
 
 
+@pytest.mark.parametrize("text", [
+    "love paying for a signal I never get #KestrelMobile",  # the demo's sarcasm, read as positive
+    "Love when @nationalgridus hangs up on you when you're trying to pay your bill!",  # the complaints set
+    "just love waiting 40 minutes on hold", "great service as always \U0001F612",
+])
+def test_praise_that_sarcasm_wears_is_read_before_any_thank_you(text: str) -> None:
+    assert queue_kind(facts(text), urgency_level="low") == "respond"
+
+
+@pytest.mark.parametrize("text", ["the new app is lovely", "love the new app, thank you",
+                                  "I love my new phone, the camera is class"])
+def test_plain_praise_is_still_thanked(text: str) -> None:
+    assert queue_kind(facts(text), urgency_level="low") == "thank"
+
+
 def scores(*, sentiment: str = "neutral", complaint: bool = False, urgency: float = 0.9,
            needs_reply: str | None = "none") -> Scores:
     return Scores(sentiment=sentiment, sentiment_probs={"negative": 0.1, "neutral": 0.8, "positive": 0.1},  # type: ignore[arg-type]
