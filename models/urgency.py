@@ -47,9 +47,10 @@ DEFAULT_KEYWORDS: Mapping[str, Sequence[str]] = {
 }
 
 #: Idioms that hold a built-in phrase but not its category: "calm down", "let me down" and a speed test's
-#: "900 down" are no outage. Their spans are blanked before the built-in lists are matched (a brand's own phrases
-#: are matched as written). Taken from the contexts of "down" in ../shared/data (complaints, the conversations'
-#: customer tweets, TweetEval train: "sat down", "1st down", "calm down", "let down", "hands down" ...).
+#: "900 down" are no outage, "no bill shock" no billing, "my fire stick" no safety. Their spans are blanked before
+#: the built-in lists are matched (a brand's own phrases are matched as written). Taken from the contexts of those
+#: phrases in ../shared/data (complaints, the conversations' customer tweets, TweetEval train: "sat down", "1st
+#: down", "calm down", "let down", "hands down", "Fire TV" ...).
 NOT_THE_CATEGORY: Mapping[str, str] = {
     "outage": (
         r"(?:calm(?:ing)?|settle|cool|slow(?:ing)?|sat|sit(?:s|ting)?|step(?:s|ping|ped)?|back(?:ing)?|hands|"
@@ -134,11 +135,8 @@ class UrgencyRules:
         best: UrgencyMatch | None = None
         for table in tables:
             for category, pattern in table.items():
-                idioms = self._idioms.get(category) if table is not self._overrides else None
-                if idioms is not None and not (brand and table is self._per_brand.get(brand.casefold())):
-                    searched = idioms.sub(lambda m: " " * len(m.group(0)), text)
-                else:
-                    searched = text
+                idioms = self._idioms.get(category) if table is self._global else None  # built-in lists only
+                searched = text if idioms is None else idioms.sub(lambda m: " " * len(m.group(0)), text)
                 found = tuple(dict.fromkeys(m.group(0).casefold() for m in pattern.finditer(searched)))
                 if not found:
                     continue

@@ -144,8 +144,8 @@ def advertises(text: str) -> bool:
 
 
 #: How sarcasm dresses as praise: "(just) love when/how/it when", "love paying/waiting/being ...", and the
-#: unamused and expressionless faces. In TweetEval irony they mark ironic tweets (train 75 of 82, val 16 of 16;
-#: the test split was not read), and on the complaints set all 3 posts that use them are complaints ("Love when
+#: unamused and expressionless faces. In TweetEval irony they mark ironic tweets (train 75 of 82, val 16 of 16),
+#: and on the complaints set all 3 posts that use them are complaints ("Love when
 #: @nationalgridus hangs up on you when you're trying to pay your bill!"); in general tweets "love how" is often
 #: meant, so they only keep a post off the thank-you list.
 _SARCASM = re.compile(
@@ -169,9 +169,8 @@ def queue_kind(facts: RoutingFacts, *, urgency_level: str) -> str | None:
     responder; so does a post in a safety or legal category, whatever its words (`NEVER_THANKED`: sarcasm about
     plastic in the food must not get a public thank-you), and praise-shaped words that sarcasm wears
     (`sounds_sarcastic`: "love paying for a signal I never get"); positive words that ask nothing are thanked.
-    Between the two
-    the model's needs-a-reply decision speaks where it has one, so a post that needs nothing (news, spam, chatter)
-    opens no item, even when its urgency words or an unsure sentiment would otherwise have queued it.
+    Between the two the model's needs-a-reply decision speaks where it has one, so a post that needs nothing (news,
+    spam, chatter) opens no item, even when its urgency words or an unsure sentiment would otherwise have queued it.
     """
     if relays(facts.text, facts.language) or advertises(facts.text):
         return None
