@@ -99,15 +99,23 @@ _RETWEET = re.compile(r"^\s*RT @\w+:")
 #: A web address: a scheme, or a domain followed by a path ("status.example.com/incidents/12").
 _LINK = re.compile(r"https?://\S+|\bwww\.\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
 _FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|myself|i'm|im|i've|ive|i'd|i'll)\b", re.IGNORECASE)
+#: Reported speech, as news reports write it ("..., the company said", "according to a memo"). With no first
+#: person, no question and nobody tagged it matches no post of the complaints set or the conversations sample.
+_REPORTED = re.compile(
+    r"\b(?:the company (?:said|says|has confirmed|confirmed)|a spokes(?:wo)?man|a spokesperson|said in a statement"
+    r"|according to)\b",
+    re.IGNORECASE,
+)
 
 
 def relays(text: str, language: str | None = None) -> bool:
     """Return True for a post that passes on news rather than speaking for its author.
 
-    A link or a retweet ("RT @someone: ...") shared with no voice of its own (in English: no first person, no
-    question, nobody tagged) is how news sites, status-page watchers and ads post, and how their posts are passed
-    on. It asks nothing of the team, so it opens no queue item and no pressing alert; it still joins its case, the
-    incident and the routes that match it. A retweeted customer ("RT @sam: @Brand my line is down") keeps a voice.
+    A link, a retweet ("RT @someone: ...") or reported speech ("..., the company said") with no voice of its own
+    (in English: no first person, no question, nobody tagged) is how news sites, status-page watchers and ads post,
+    and how their posts are passed on. It asks nothing of the team, so it opens no queue item and no pressing
+    alert; it still joins its case, the incident and the routes that match it. A retweeted customer ("RT @sam:
+    @Brand my line is down") keeps a voice.
     """
     if language not in (None, "en", "und"):
         return False
@@ -116,7 +124,7 @@ def relays(text: str, language: str | None = None) -> bool:
     if retweet is not None:
         plain = plain[retweet.end():]
     words = _LINK.sub(" ", plain)  # what the author wrote around the links ("/i/26" is no "I")
-    shared = retweet is not None or _LINK.search(plain) is not None
+    shared = retweet is not None or _LINK.search(plain) is not None or _REPORTED.search(words) is not None
     return shared and "?" not in words and "@" not in words and _FIRST_PERSON.search(words) is None
 
 
