@@ -250,8 +250,8 @@ def test_brand_categories_are_checked_and_learned_at_start(tiny: dict[str, Path]
 
 def test_brand_keywords_override_the_model_and_builtin_keywords_do_not(tiny: dict[str, Path]) -> None:
     rules = UrgencyRules(per_brand={"Acme": {"legal": ["small print"]}})
-    assert rules.match("trying off my fire stick", builtin=False).category == "none"
-    assert rules.match("trying off my fire stick").category == "safety"
+    assert rules.match("my charger caught fire", builtin=False).category == "none"
+    assert rules.match("my charger caught fire").category == "safety"
     classifier = build(tiny, urgency=rules)
     score = classifier.classify([Post(text="the small print is a joke", language="en", brand="Acme")])[0]
     assert score.category == "legal" and score.category_prob == 1.0
