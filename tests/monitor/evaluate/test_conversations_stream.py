@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.evaluate.conversations import EXAMPLE_CONFIG, conversation_stream, main, stream_config
-from monitor.evaluate.labels import read_stream
+from models.check_sets import CHECKS
+from monitor.evaluate.conversations import (
+    EXAMPLE_CONFIG,
+    conversation_stream,
+    label_records,
+    main,
+    read_labels,
+    stream_config,
+)
+from monitor.evaluate.labels import StreamError, read_stream
 from tests.support.paths import DATA_DIR
 
 SAMPLE = DATA_DIR / "conversations" / "twcs-sample.csv"
@@ -74,3 +82,28 @@ def test_routes_cover_every_company_and_nothing_else_changes() -> None:
     assert config["slack"]["routes"] == [{"name": "urgent", "channel": "#u", "brands": ["A", "B"]}]
     assert config["sources"] == [] and config["classifier"] == {"kind": "lexicon"}
     assert base["brands"] == [{"name": "Kestrel", "query": "kestrel"}]  # the base is left as it was
+
+
+def test_the_export_s_numbers_for_a_company_s_handle_are_found() -> None:
+    stream = conversation_stream(SAMPLE)
+    # the sample writes "@115858" where a customer tagged AppleSupport, "@115821" for Amazon
+    assert stream.aliases["AppleSupport"] == "115858" and stream.aliases["AmazonHelp"] == "115821"
+    assert len(set(stream.aliases.values())) == len(stream.aliases)  # no number stands for two companies
+    opening = next(r for r in stream.records if r["brand"] == "AppleSupport" and not r.get("from_brand")
+                   and r["parent_id"] is None and "@115858" in r["text"])
+    assert opening["addressed"]
+    config = stream_config({}, ["AppleSupport", "Delta"], stream.aliases)
+    assert [b["query"] for b in config["brands"]] == ["@AppleSupport OR @115858", "@Delta"]
+
+
+def test_hand_labels_go_on_the_posts_they_name(tmp_path: Path) -> None:
+    labels = read_labels(CHECKS / "needs_reply.jsonl")
+    assert len(labels) == 100 and all(set(v) == {"needs_reply"} for v in labels.values())  # written posts skipped
+    stream = conversation_stream(SAMPLE)
+    assert label_records(stream.records, labels) == 100
+    labelled = [r for r in stream.records if "needs_reply" in r]
+    assert all(not r.get("from_brand") and labels[r["id"]]["needs_reply"] == r["needs_reply"] for r in labelled)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"tweet_id": "1", "needs_reply": "thank"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(StreamError, match=r"bad.jsonl:2: not JSON"):
+        read_labels(bad)
