@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from core.domain import Mention
-from monitor.evaluate.labels import LABEL_FIELDS, StreamError
+from monitor.evaluate.labels import LABEL_FIELDS, StreamError, json_object
 from sources.replay import ReplaySource
 from sources.x_posts import names_handle
 
@@ -162,12 +162,7 @@ def read_labels(path: Path) -> dict[str, dict[str, Any]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise StreamError(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(record, dict):
-            raise StreamError(f"{path}:{number}: each line must be a JSON object")
+        record = json_object(line, f"{path}:{number}")
         if record.get("tweet_id") is not None:
             labels[str(record["tweet_id"])] = {k: v for k, v in record.items() if k in LABEL_FIELDS}
     return labels

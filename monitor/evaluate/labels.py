@@ -108,6 +108,17 @@ class StreamRecord:
     from_brand: bool = False
 
 
+def json_object(line: str, where: str) -> dict[str, Any]:
+    """Return one JSON Lines line as an object; raise StreamError naming `where` ("file:line") when it is none."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise StreamError(f"{where}: not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(record, dict):
+        raise StreamError(f"{where}: each line must be a JSON object")
+    return record
+
+
 def read_stream(path: Path, *, brands: set[str], limit: int | None = None,
                 default_network: str = "x") -> tuple[list[StreamRecord], dict[str, int]]:
     """Read and check a labelled stream; return its records of configured brands and the skipped counts by brand.
@@ -127,12 +138,7 @@ def read_stream(path: Path, *, brands: set[str], limit: int | None = None,
             if limit is not None and len(records) >= limit:
                 break
             where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise StreamError(f"{where}: not JSON: {exc.msg} at column {exc.colno}") from None
-            if not isinstance(record, dict):
-                raise StreamError(f"{where}: each line must be a JSON object")
+            record = json_object(line, where)
             for name in REQUIRED_FIELDS:
                 if record.get(name) in (None, ""):
                     raise StreamError(f"{where}: {name} is missing (a labelled stream needs "
