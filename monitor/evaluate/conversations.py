@@ -29,6 +29,7 @@ import yaml
 
 from core.domain import Mention
 from monitor.evaluate.labels import LABEL_FIELDS, StreamError, json_object
+from monitor.evaluate.replay import read_through
 from sources.replay import ReplaySource
 from sources.x_posts import names_handle
 
@@ -56,17 +57,10 @@ def _mentions(export: Path) -> tuple[list[Mention], list[str]]:
                           options={"path": str(export), "brand_posts": True, "batch_size": 5000})
     found: list[Mention] = []
     rejected: list[str] = []
-    cursor: str | None = None
-    try:
-        while True:
-            batch = source.poll(cursor)
-            found.extend(batch.mentions)
-            rejected.extend(f"{r.location}: {r.reason}" for r in batch.rejected)
-            cursor = batch.cursor
-            if batch.exhausted:
-                return found, rejected
-    finally:
-        source.close()
+    for batch in read_through(source):
+        found.extend(batch.mentions)
+        rejected.extend(f"{r.location}: {r.reason}" for r in batch.rejected)
+    return found, rejected
 
 
 def _roots(parents: dict[str, str | None]) -> dict[str, str]:

@@ -79,6 +79,20 @@ class RouteRun:
     messages_by_rule: dict[str, int] = field(default_factory=dict)
 
 
+def read_through(source: ReplaySource) -> Iterator[Batch]:
+    """Yield every batch of a replay file from its start to its end, then close the source."""
+    cursor: str | None = None
+    try:
+        while True:
+            batch = source.poll(cursor)
+            yield batch
+            if batch.exhausted:
+                return
+            cursor = batch.cursor
+    finally:
+        source.close()
+
+
 def offline_settings(settings: Settings, database_url: str) -> Settings:
     """Return `settings` on `database_url` with Slack on the loopback, so routing queues messages and none is sent."""
     slack = settings.slack.model_copy(update={"enabled": True, "base_url": "loopback"})
@@ -125,16 +139,8 @@ class Replay:
         for brand in sorted({r.brand for r in self.records}):
             source = ReplaySource(name=f"evaluate-{brand}", brand=brand,
                                   options={"path": str(self.stream), "batch_size": 5000, "brand_posts": True})
-            cursor: str | None = None
-            try:
-                while True:
-                    batch = source.poll(cursor)
-                    found.extend((brand, m) for m in batch.mentions if m.key in wanted)
-                    cursor = batch.cursor
-                    if batch.exhausted:
-                        break
-            finally:
-                source.close()
+            for batch in read_through(source):
+                found.extend((brand, m) for m in batch.mentions if m.key in wanted)
         return sorted(found, key=lambda item: item[1].created_at)
 
     def _ingest(self, db: Database) -> None:
