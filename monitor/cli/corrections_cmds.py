@@ -82,10 +82,14 @@ def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
         fail(f"classifier.kind is {settings.classifier.kind!r}: heads from corrections are fitted on the "
              "transformer's encoder; set classifier.kind: transformer")
         return
+    from monitor.queue.confirmations import load_confirmations
+
     failed = trained = 0
     for brand in brands:
         corrections = load_corrections(db, brand)
-        heads = _train_heads(classifier, settings, brand, corrections, ours, theirs, named=bool(named))
+        # mistakes alone make a biased sample: the posts the team let stand are learned from and checked too
+        examples = [*corrections, *load_confirmations(db, brand)] if corrections else []
+        heads = _train_heads(classifier, settings, brand, examples, ours, theirs, named=bool(named))
         categories = _train_categories(classifier, settings, brand, corrections, ours, theirs)
         trained += heads is not None or categories is not None
         failed += heads is False or categories is False or (bool(named) and heads is None and categories is None)
@@ -108,8 +112,10 @@ def _train_heads(classifier: Any, settings: Any, brand: str, corrections: list[A
     except ValueError as exc:
         click.echo(f"brandmon: {'error' if named else 'skipped'}: {exc}", err=True)
         return None
-    where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} corrections score "
-             f"{_figures(outcome.after)} on {outcome.held_out} held-out corrections; the current model scores "
+    confirmed = sum(c.id < 0 for c in corrections)  # load_confirmations' ids are negative
+    where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} of {len(corrections)} posts "
+             f"({len(corrections) - confirmed} corrections, {confirmed} handled as read) score "
+             f"{_figures(outcome.after)} on {outcome.held_out} held out; the current model scores "
              f"{_figures(outcome.before)}")
     path = brand_heads_file(settings.classifier.data_dir, brand)
     kept = _settle(where, outcome.accepted, "model is", path, brand,
