@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from core.storage import Database
 from core.storage.queue_tables import LabelledExampleRow
-from core.storage.schema import AuditRow, ClassificationRow, MentionRow, QueueItemRow
+from core.storage.schema import ClassificationRow, MentionRow
 from models.corrections import Correction
-from monitor.queue.relevance_clicks import NOT_RELEVANT_ACTION, by_person
+from monitor.queue.relevance_clicks import NOT_RELEVANT_ACTION, latest_person_actions
 
 #: What a person does to a post whose reading they accept: answer it or close it as done.
 CONFIRMING_ACTIONS = frozenset({"marked_replied", "resolved", "reply_posted", "reply_settled"})
@@ -33,18 +33,8 @@ def load_confirmations(db: Database, brand: str) -> list[Correction]:
     correction speaks for them), and so are posts scored by no model (nothing to confirm). Each carries the stored
     sentiment and complaint; its id is the mention id made negative, so it never meets a correction's id.
     """
-    target = func.coalesce(QueueItemRow.mention_id, AuditRow.mention_id)
     with db.session() as session:
-        rows = session.execute(
-            select(AuditRow.actor, AuditRow.action, AuditRow.detail, target)
-            .outerjoin(QueueItemRow, QueueItemRow.id == AuditRow.queue_item_id)
-            .where(AuditRow.action.in_(sorted(CONFIRMING_ACTIONS | UNDOING_ACTIONS)), target.is_not(None))
-            .order_by(AuditRow.id)).all()
-        latest: dict[int, str] = {}
-        for actor, action, detail, mention_id in rows:
-            native = action == "marked_replied" and (detail or {}).get("via") == "native"  # answered in the app
-            if by_person(actor) or native:
-                latest[int(mention_id)] = action
+        latest = latest_person_actions(session, CONFIRMING_ACTIONS | UNDOING_ACTIONS)
         confirmed = sorted(m for m, action in latest.items() if action in CONFIRMING_ACTIONS)
         if not confirmed:
             return []

@@ -10,6 +10,9 @@ relevant (or after the filter hid it) is relevant.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import func, select
 
 from core.storage import Database
@@ -27,20 +30,27 @@ def by_person(actor: str) -> bool:
     return actor != "brandmon" and not actor.startswith("brandmon ")
 
 
+def latest_person_actions(session: Any, actions: Iterable[str]) -> dict[int, str]:
+    """Return, per post, the latest of `actions` a person took on it (a reply typed in the network's app counts)."""
+    target = func.coalesce(QueueItemRow.mention_id, AuditRow.mention_id)
+    rows = session.execute(
+        select(AuditRow.actor, AuditRow.action, AuditRow.detail, target)
+        .outerjoin(QueueItemRow, QueueItemRow.id == AuditRow.queue_item_id)
+        .where(AuditRow.action.in_(sorted(actions)), target.is_not(None))
+        .order_by(AuditRow.id)).all()
+    latest: dict[int, str] = {}
+    for actor, action, detail, mention_id in rows:
+        native = action == "marked_replied" and (detail or {}).get("via") == "native"  # a responder in the app
+        if by_person(actor) or native:
+            latest[int(mention_id)] = action
+    return latest
+
+
 def load_clicks(db: Database, brand: str) -> list[Click]:
     """Return `brand`'s labelled posts, one per post, the latest person's action deciding its side."""
-    target = func.coalesce(QueueItemRow.mention_id, AuditRow.mention_id)
     with db.session() as session:
-        rows = session.execute(
-            select(AuditRow.actor, AuditRow.action, AuditRow.detail, target)
-            .outerjoin(QueueItemRow, QueueItemRow.id == AuditRow.queue_item_id)
-            .where(AuditRow.action.in_(sorted(HANDLED_ACTIONS | {NOT_RELEVANT_ACTION})), target.is_not(None))
-            .order_by(AuditRow.id)).all()
-        labels: dict[int, bool] = {}
-        for actor, action, detail, mention_id in rows:
-            native = action == "marked_replied" and (detail or {}).get("via") == "native"  # a responder in the app
-            if by_person(actor) or native:
-                labels[int(mention_id)] = action == NOT_RELEVANT_ACTION
+        latest = latest_person_actions(session, HANDLED_ACTIONS | {NOT_RELEVANT_ACTION})
+        labels = {mention_id: action == NOT_RELEVANT_ACTION for mention_id, action in latest.items()}
         posts = session.execute(
             select(MentionRow.id, MentionRow.text, func.coalesce(ClassificationRow.language, MentionRow.language))
             .outerjoin(ClassificationRow, ClassificationRow.mention_id == MentionRow.id)
@@ -50,4 +60,4 @@ def load_clicks(db: Database, brand: str) -> list[Click]:
             for row_id, text, language in posts if text and text.strip()]
 
 
-__all__ = ["HANDLED_ACTIONS", "NOT_RELEVANT_ACTION", "by_person", "load_clicks"]
+__all__ = ["HANDLED_ACTIONS", "NOT_RELEVANT_ACTION", "by_person", "latest_person_actions", "load_clicks"]
