@@ -186,11 +186,19 @@ def format_learning(run: LearningRun, *, title: str) -> str:
     return "\n".join(lines)
 
 
+#: Figures of a whole replay that a share of its posts does not have (Slack messages are counted run-wide).
+RUN_WIDE = ("slack_messages", "slack_messages_per_post", "messages_by_rule")
+
+
+def _later(figures: StreamFigures) -> dict[str, Any]:
+    return {name: value for name, value in figures.as_dict().items() if name not in RUN_WIDE}
+
+
 def as_json(run: LearningRun) -> dict[str, Any]:
     """Return the run as JSON values: the brands' outcomes and both figure sets of the later posts."""
     return {"early_posts": run.early_posts, "late_posts": run.late_posts,
-            "brands": [b.as_dict() for b in run.brands], "before": run.before.as_dict(),
-            "after": None if run.after is None else run.after.as_dict()}
+            "brands": [b.as_dict() for b in run.brands], "before": _later(run.before),
+            "after": None if run.after is None else _later(run.after)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -73,4 +73,5 @@ def test_the_demo_week_learns_from_its_first_half_and_is_measured_on_the_second(
     assert (run["after"] is not None) == brand["accepted"]
     if run["after"] is not None:
         assert run["after"]["own_posts"] == run["before"]["own_posts"] == run["late_posts"]
+    assert "slack_messages" not in run["before"]  # counted per replay, not per share of its posts
     assert not (tmp_path / "brandmon.db").exists()
