@@ -17,7 +17,8 @@ from monitor.cli.extend import extend_command
 
 CORRECTIONS_HELP = (
     "With --corrections: fit each own brand's sentiment and complaint heads on the corrections stored in the "
-    "database of -c CONFIG, check them on held-out corrections, and save them under classifier.data_dir (heads/) "
+    "database of -c CONFIG and on the posts a person answered or resolved as the model read them, check them on "
+    "held-out ones, and save them under classifier.data_dir (heads/) "
     "only when the classifier scores at least as well with them; exits 1 when a brand's new heads score worse, or "
     "too few corrections are stored; category corrections teach the brand's categories the same way, checked on "
     "the held-out category macro-F1 (README, \"Learning from corrections\")."
