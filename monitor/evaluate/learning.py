@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.textsafe import for_terminal
 from models.corrections import Correction, train_from_corrections
 from monitor.evaluate.figures import StreamFigures, stream_figures
 from monitor.evaluate.replay import PostResult, Replay, RouteRun, replay_folder
@@ -102,7 +103,7 @@ def _late_figures(replay: Replay, late_ids: set[int], *, desc: str) -> StreamFig
 
 def run_learning(settings: Any, stream: Path, *, early: float = DEFAULT_EARLY, folder: Path,
                  mistakes_only: bool = False, progress: bool = True) -> LearningRun:
-    """Replay `stream`, learn each own brand's heads from the early misreads, and measure the later posts twice."""
+    """Replay `stream`, learn each own brand's heads from the team's work on the early posts, measure the rest twice."""
     from models.multilingual import MultilingualClassifier
     from models.transformer import TransformerClassifier
 
@@ -167,22 +168,23 @@ def format_learning(run: LearningRun, *, title: str) -> str:
     """Return the brands' training lines and a before/after table of the later posts."""
     lines = [title]
     for brand in run.brands:
+        name = for_terminal(brand.brand)  # a config's text, shown escaped and isolated like a post's
         if brand.skipped is not None:
-            lines.append(f"{brand.brand}: {brand.corrections} corrections and {brand.confirmations} posts handled "
-                         f"as read, no heads fitted: {brand.skipped}")
+            lines.append(f"{name}: {brand.corrections} corrections and {brand.confirmations} posts handled "
+                         f"as read, no heads fitted: {for_terminal(brand.skipped)}")
             continue
         assert brand.before is not None and brand.after is not None
-        verdict = "kept" if brand.accepted else "refused (worse on the held-out corrections)"
+        verdict = "kept" if brand.accepted else "refused (worse on the held-out posts)"
         unread = brand.corrections + brand.confirmations - brand.trained_on - brand.held_out
         other = f", {unread} in languages the heads do not read" if unread else ""
-        lines.append(f"{brand.brand}: {brand.corrections} corrections and {brand.confirmations} posts handled as "
+        lines.append(f"{name}: {brand.corrections} corrections and {brand.confirmations} posts handled as "
                      f"read ({brand.trained_on} trained on, {brand.held_out} held out{other}), held-out score "
                      f"{brand.before['score']:.3f} -> {brand.after['score']:.3f}: {verdict}")
     lines.append(f"the {run.late_posts} later customer posts (after the first {run.early_posts}):")
     lines.append(f"{'':<52} {'before':>7} {'after':>7}")
-    for name, read in COMPARED:
+    for label, read in COMPARED:
         after = "-" if run.after is None else _value(read(run.after))
-        lines.append(f"{name:<52} {_value(read(run.before)):>7} {after:>7}")
+        lines.append(f"{label:<52} {_value(read(run.before)):>7} {after:>7}")
     return "\n".join(lines)
 
 
@@ -229,8 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(as_json(run), indent=2))
     else:
-        print(format_learning(run, title=f"{args.stream.name}: the team corrects the first {args.early:.0%} of the "
-                                         "customer posts' misreads, brandmon learns, the rest are measured"))
+        title = (f"{for_terminal(args.stream.name)}: the team works the first {args.early:.0%} of the customer posts, "
+                 "brandmon learns, the rest are measured")
+        print(format_learning(run, title=title))
     return 0
 
 
