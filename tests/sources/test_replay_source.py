@@ -50,7 +50,7 @@ def test_twcs_csv_keeps_only_customers_and_links_threads(tmp_path: Path) -> None
         TWCS_HEADER
         + '1,sprintcare,False,Tue Oct 31 22:10:47 +0000 2017,@115712 How can we help?,2,3\n'
         + '3,115712,True,Tue Oct 31 22:08:27 +0000 2017,"@sprintcare my bill, again",1,\n'
-        + '2,115712,True,Tue Oct 31 22:11:45 +0000 2017,@sprintcare and how do you propose we do that,,1\n',
+        + '2,115712,True,Tue Oct 31 22:11:45 +0000 2017,@sprintcare and how would that work then,,1\n',
         encoding="utf-8",
     )
     batch = replay(path).poll(None)

@@ -153,8 +153,8 @@ def advertises(text: str) -> bool:
 
 #: How sarcasm dresses as praise: "(just) love when/how/it when", "love paying/waiting/being ...", and the
 #: unamused and expressionless faces. In TweetEval irony they mark ironic tweets (train 75 of 82, val 16 of 16),
-#: and on the complaints set all 3 posts that use them are complaints ("Love when
-#: @nationalgridus hangs up on you when you're trying to pay your bill!"); in general tweets "love how" is often
+#: and on the complaints set all 3 posts that use them are complaints (one "loves when" a utility hangs up on
+#: them while they pay a bill); in general tweets "love how" is often
 #: meant, so they only keep a post off the thank-you list.
 _SARCASM = re.compile(
     r"(?<!\w)(?:just |gotta |i )?love (?:it when|when|how|being|getting|paying|waiting|waking|having|spending|"

@@ -104,7 +104,7 @@ def test_ads_open_no_item_and_stay_below_high(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "@Ask_WellsFargo Please DM me for details",  # a real customer asking the brand to write
+    "@KestrelMobile please DM me, I'll send the details",  # a customer asking the brand to write
     "can you DM me? I was charged twice and no one answers the phone",
     "my order says delivered but nothing came, who do I message?",
     "I have 12k followers and every one of them will hear how you treated my mum @KestrelMobile",

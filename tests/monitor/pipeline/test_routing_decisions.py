@@ -70,7 +70,7 @@ def test_warm_words_about_safety_or_the_law_are_read_before_any_thank_you(catego
 
 @pytest.mark.parametrize("text", [
     "love paying for a signal I never get #KestrelMobile",  # the demo's sarcasm, read as positive
-    "Love when @nationalgridus hangs up on you when you're trying to pay your bill!",  # the complaints set
+    "Love when @KestrelMobile cuts the call just as I'm paying my bill!",  # the complaints set's pattern
     "just love waiting 40 minutes on hold", "great service as always \U0001F612",
 ])
 def test_praise_that_sarcasm_wears_is_read_before_any_thank_you(text: str) -> None:
