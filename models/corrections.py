@@ -241,6 +241,13 @@ class TrainOutcome:
     meta: BrandHeadsMeta
     #: Corrections left out because the model does not read their language.
     skipped: int = 0
+    #: How many of the posts given were the team's confirmations (posts handled as read), not corrections.
+    confirmations: int = 0
+
+    @property
+    def given(self) -> int:
+        """Return every post given to learn from: corrections and confirmations, read or left out."""
+        return self.trained_on + self.held_out + self.skipped
 
     @property
     def accepted(self) -> bool:
@@ -253,6 +260,7 @@ def train_from_corrections(
     brand: str,
     corrections: Sequence[Correction],
     *,
+    confirmations: Sequence[Correction] = (),
     holdout: float = 0.25,
     seed: int = 13,
     anchor: float = DEFAULT_ANCHOR,
@@ -260,9 +268,14 @@ def train_from_corrections(
 ) -> TrainOutcome:
     """Fit `brand`'s heads on its corrections and check them, through `classifier`, on the held-out ones.
 
-    Raises ValueError when there are too few corrections to fit and check heads. The classifier is left as it was.
+    `confirmations` are posts the team handled as the model read them (`monitor.queue.confirmations`): corrections
+    alone are the model's mistakes, on which any change looks better, so they are learned from and held out beside
+    the corrections; their ids must differ from the corrections' (`load_confirmations` negates mention ids). With
+    no correction there is nothing to learn and none is used. Raises ValueError when there are too few posts to fit
+    and check heads. The classifier is left as it was.
     """
-    readable = [c for c in corrections if c.language is None or c.language in classifier.languages]
+    given = [*corrections, *confirmations] if corrections else []
+    readable = [c for c in given if c.language is None or c.language in classifier.languages]
     if len(readable) < max(min_corrections, MIN_HELD_OUT + 1):
         raise ValueError(f"{brand}: {len(readable)} corrections the model can read; at least {min_corrections} "
                          "are needed to fit heads and check them on held-out ones")
@@ -287,7 +300,7 @@ def train_from_corrections(
                           trained_on=len(train), held_out=len(held), figures=after, before=before,
                           created_at=datetime.now(UTC).isoformat(timespec="seconds"))
     return TrainOutcome(brand, len(train), len(held), before, after, heads, meta,
-                        skipped=len(corrections) - len(readable))
+                        skipped=len(given) - len(readable), confirmations=len(confirmations))
 
 
 __all__ = [

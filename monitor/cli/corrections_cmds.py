@@ -88,9 +88,8 @@ def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
     failed = trained = 0
     for brand in brands:
         corrections = load_corrections(db, brand)
-        # mistakes alone make a biased sample: the posts the team let stand are learned from and checked too
-        examples = [*corrections, *load_confirmations(db, brand)] if corrections else []
-        heads = _train_heads(classifier, settings, brand, examples, ours, theirs, named=bool(named))
+        heads = _train_heads(classifier, settings, brand, corrections, load_confirmations(db, brand), ours, theirs,
+                             named=bool(named))
         categories = _train_categories(classifier, settings, brand, corrections, ours, theirs)
         trained += heads is not None or categories is not None
         failed += heads is False or categories is False or (bool(named) and heads is None and categories is None)
@@ -101,21 +100,20 @@ def _train(ours: dict[str, Any], theirs: dict[str, Any]) -> None:
         raise SystemExit(1)
 
 
-def _train_heads(classifier: Any, settings: Any, brand: str, corrections: list[Any], ours: dict[str, Any],
-                 theirs: dict[str, Any], *, named: bool) -> bool | None:
+def _train_heads(classifier: Any, settings: Any, brand: str, corrections: list[Any], confirmations: list[Any],
+                 ours: dict[str, Any], theirs: dict[str, Any], *, named: bool) -> bool | None:
     """Fit, check and save one brand's sentiment and complaint heads; return kept, refused (False) or None."""
     from models.corrections import brand_heads_file, save_brand_heads, train_from_corrections
 
     try:
-        outcome = train_from_corrections(classifier, brand, corrections, holdout=ours["holdout"],
-                                         seed=theirs["seed"], anchor=ours["anchor"],
+        outcome = train_from_corrections(classifier, brand, corrections, confirmations=confirmations,
+                                         holdout=ours["holdout"], seed=theirs["seed"], anchor=ours["anchor"],
                                          min_corrections=ours["min_corrections"])
     except ValueError as exc:
         click.echo(f"brandmon: {'error' if named else 'skipped'}: {exc}", err=True)
         return None
-    confirmed = sum(c.id < 0 for c in corrections)  # load_confirmations' ids are negative
-    where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} of {len(corrections)} posts "
-             f"({len(corrections) - confirmed} corrections, {confirmed} handled as read) score "
+    where = (f"{outcome.brand}: heads fitted on {outcome.trained_on} of {outcome.given} posts "
+             f"({outcome.given - outcome.confirmations} corrections, {outcome.confirmations} handled as read) score "
              f"{_figures(outcome.after)} on {outcome.held_out} held out; the current model scores "
              f"{_figures(outcome.before)}")
     path = brand_heads_file(settings.classifier.data_dir, brand)

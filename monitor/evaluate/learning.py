@@ -43,6 +43,8 @@ class BrandLearning:
     skipped: str | None = None
     trained_on: int = 0
     held_out: int = 0
+    #: Posts left out because the heads do not read their language.
+    unread: int = 0
     before: dict[str, float] | None = None
     after: dict[str, float] | None = None
     accepted: bool = False
@@ -51,7 +53,8 @@ class BrandLearning:
         """Return the brand's outcome as JSON values."""
         return {"brand": self.brand, "corrections": self.corrections, "confirmations": self.confirmations,
                 "skipped": self.skipped,
-                "trained_on": self.trained_on, "held_out": self.held_out, "held_out_before": self.before,
+                "trained_on": self.trained_on, "held_out": self.held_out, "unread": self.unread,
+                "held_out_before": self.before,
                 "held_out_after": self.after, "accepted": self.accepted}
 
 
@@ -94,11 +97,9 @@ def team_feedback(posts: Sequence[PostResult]) -> tuple[list[Correction], list[C
     return corrections, confirmations
 
 
-def _late_figures(replay: Replay, late_ids: set[int], *, desc: str) -> StreamFigures:
-    """Route the whole stream again and return the figures of the later posts alone (no Slack count: run-wide)."""
-    run = replay.route(desc=desc)
-    late = [p for p in run.posts if p.mention_id in late_ids]
-    return stream_figures(replay.settings, RouteRun(late, slack_messages=0))
+def _later_figures(settings: Any, posts: Sequence[PostResult], late_ids: set[int]) -> StreamFigures:
+    """Return the figures of the later posts alone (no Slack count: that is counted per replay)."""
+    return stream_figures(settings, RouteRun([p for p in posts if p.mention_id in late_ids], slack_messages=0))
 
 
 def run_learning(settings: Any, stream: Path, *, early: float = DEFAULT_EARLY, folder: Path,
@@ -113,7 +114,7 @@ def run_learning(settings: Any, stream: Path, *, early: float = DEFAULT_EARLY, f
     posts = first.route(desc="routing (before)").posts
     early_posts, late_posts = split_early(posts, early)
     late_ids = {p.mention_id for p in late_posts}
-    before = stream_figures(settings, RouteRun(late_posts, slack_messages=0))
+    before = _later_figures(settings, posts, late_ids)
     classifier = first.classifier
     english = classifier.english if isinstance(classifier, MultilingualClassifier) else classifier
     if not isinstance(english, TransformerClassifier):
@@ -125,21 +126,19 @@ def run_learning(settings: Any, stream: Path, *, early: float = DEFAULT_EARLY, f
         if mistakes_only:
             confirmations = []
         try:
-            if not corrections:
-                raise ValueError("the team corrected nothing")
-            outcome = train_from_corrections(english, brand, [*corrections, *confirmations])
+            outcome = train_from_corrections(english, brand, corrections, confirmations=confirmations)
         except ValueError as exc:
             outcomes.append(BrandLearning(brand, len(corrections), len(confirmations), skipped=str(exc)))
             continue
         if outcome.accepted:
             english.use_brand_heads(brand, outcome.heads)
         outcomes.append(BrandLearning(brand, len(corrections), len(confirmations), trained_on=outcome.trained_on,
-                                      held_out=outcome.held_out, before=outcome.before, after=outcome.after,
-                                      accepted=outcome.accepted))
+                                      held_out=outcome.held_out, unread=outcome.skipped, before=outcome.before,
+                                      after=outcome.after, accepted=outcome.accepted))
     after = None
     if any(o.accepted for o in outcomes):
         second = Replay(settings, stream, classifier=classifier, folder=folder / "after", progress=progress)
-        after = _late_figures(second, late_ids, desc="routing (after)")
+        after = _later_figures(settings, second.route(desc="routing (after)").posts, late_ids)
     return LearningRun(len(early_posts), len(late_posts), outcomes, before, after)
 
 
@@ -175,8 +174,7 @@ def format_learning(run: LearningRun, *, title: str) -> str:
             continue
         assert brand.before is not None and brand.after is not None
         verdict = "kept" if brand.accepted else "refused (worse on the held-out posts)"
-        unread = brand.corrections + brand.confirmations - brand.trained_on - brand.held_out
-        other = f", {unread} in languages the heads do not read" if unread else ""
+        other = f", {brand.unread} in languages the heads do not read" if brand.unread else ""
         lines.append(f"{name}: {brand.corrections} corrections and {brand.confirmations} posts handled as "
                      f"read ({brand.trained_on} trained on, {brand.held_out} held out{other}), held-out score "
                      f"{brand.before['score']:.3f} -> {brand.after['score']:.3f}: {verdict}")

@@ -15,7 +15,9 @@ from models.corrections import brand_heads_file, split_held_out
 from models.transformer import TransformerClassifier
 from monitor.cli import main
 from monitor.pipeline import build_classifier
+from monitor.queue.items import set_status
 from tests.support.corrections import SLANG
+from tests.support.queue import BRAND, NOW, post, seed
 from tests.support.streams import write_config
 
 
@@ -66,9 +68,6 @@ def test_accepted_heads_are_saved_and_loaded_for_the_brand(config: Path) -> None
 
 
 def test_posts_the_team_handled_as_read_are_learned_from_and_checked_beside_the_corrections(tmp_path: Path) -> None:
-    from monitor.queue.items import set_status
-    from tests.support.queue import BRAND, NOW, post, seed
-
     config = write_config(tmp_path / "brandmon.yaml", extra={
         "brands": [{"name": BRAND, "query": "kestrel", "handles": {"x": "KestrelMobile"}}],
         "classifier": {"kind": "transformer", "data_dir": str(tmp_path / "data")}})
